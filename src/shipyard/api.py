@@ -1,0 +1,392 @@
+"""The Python API: the verbs of shipyard, returning typed results.
+
+Every function validates its input completely (spec, artifact sha256, secrets, inventory)
+before any host or AWS call, so a bad input raises :class:`~shipyard.errors.SpecError` with
+nothing touched. Progress goes to an optional callback; results are frozen dataclasses.
+
+Example:
+    >>> import shipyard
+    >>> result = shipyard.deploy("services/hello.yml", inventory="inventories/lab/hosts.yml")
+    >>> [(i.host, i.port, i.release) for i in result.instances]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shipyard.errors import OperationError, SpecError
+from shipyard.fsutil import sha256_file
+from shipyard.runner import PlaybookResult, ProgressCallback, TaskFailure, run_playbook
+from shipyard.spec import LoadedSpec, load_spec
+
+#: The inventory used when none is given: the one `shipyard lab up` writes.
+DEFAULT_INVENTORY = Path("inventories/lab/hosts.yml")
+
+INSTANCES = "shipyard.deploy.service_instances"
+INSTANCES_INFO = "shipyard.deploy.service_instances_info"
+
+
+class Outcome(enum.Enum):
+    """How an operation ended."""
+
+    OK = "ok"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class InstanceStatus:
+    """One instance of a service on one host."""
+
+    host: str
+    port: int
+    unit: str
+    state: str
+    pid: int | None
+    release: str | None
+    memory: int | None
+    restarts: int | None
+    healthy: bool | None
+
+
+@dataclass(frozen=True)
+class HostOutcome:
+    """What happened on one host."""
+
+    host: str
+    ok: bool
+    changed: int
+    failed: int
+    unreachable: bool
+    current_release: str | None = None
+    previous_release: str | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A failed task on a host, with the module's reason."""
+
+    host: str
+    task: str
+    message: str
+    unreachable: bool = False
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    """The result of deploy, rollback, remove and status."""
+
+    service: str
+    version: str
+    operation: str
+    outcome: Outcome
+    check: bool
+    changed: int
+    hosts: tuple[HostOutcome, ...]
+    instances: tuple[InstanceStatus, ...]
+    failures: tuple[Failure, ...]
+    duration: float
+    run_dir: str
+
+    @property
+    def ok(self) -> bool:
+        """True when every host succeeded."""
+        return self.outcome is Outcome.OK
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return to_jsonable(self)
+
+
+def to_jsonable(value: Any) -> Any:
+    """Convert dataclasses, enums and paths into JSON-ready values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        for name in ("ok",):
+            if hasattr(type(value), name) and isinstance(getattr(type(value), name), property):
+                out[name] = getattr(value, name)
+        return out
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    return value
+
+
+# -- validation helpers --------------------------------------------------------------------------
+
+
+def validate(path: Path | str) -> LoadedSpec:
+    """Validate a spec file (format only). Raises SpecErrors naming every bad field."""
+    return load_spec(path)
+
+
+def _inventory(inventory: Path | str | None) -> Path:
+    inv = (
+        Path(inventory)
+        if inventory is not None
+        else Path(os.environ.get("SHIPYARD_INVENTORY", DEFAULT_INVENTORY))
+    )
+    if not inv.exists():
+        raise SpecError(
+            "--inventory",
+            str(inv),
+            "the inventory does not exist: run `shipyard lab up` or pass --inventory FILE",
+        )
+    return inv
+
+
+def verify_artifact(spec: LoadedSpec) -> Path | None:
+    """Check that a local artifact exists and matches its sha256, before any host is touched."""
+    art = spec.service.artifact
+    path = spec.artifact_path()
+    if art is None or path is None:
+        return None
+    if not path.is_file():
+        raise SpecError(
+            "artifact.path",
+            art.path,
+            f"no such file ({path}): build it (make examples) or fix the path",
+            source=str(spec.path),
+        )
+    actual = sha256_file(path)
+    if actual != art.sha256:
+        raise SpecError(
+            "artifact.sha256",
+            art.sha256,
+            f"the file {path.name} has sha256 {actual}: rebuild the artifact or update the spec",
+            source=str(spec.path),
+        )
+    return path
+
+
+def _prepare(
+    spec_path: Path | str, inventory: Path | str | None, *, need_artifact: bool, need_secrets: bool
+) -> tuple[LoadedSpec, Path, dict[str, Any] | None]:
+    spec = load_spec(spec_path)
+    if spec.service.strategy != "multi":
+        raise SpecError(
+            "strategy",
+            spec.service.strategy,
+            "only the multi strategy is implemented so far: set strategy: multi",
+            source=str(spec.path),
+        )
+    if need_artifact:
+        verify_artifact(spec)
+    secrets = None
+    if need_secrets:
+        values = spec.resolve_secrets()
+        secrets = {"shipyard_secrets": {k: v.get_secret_value() for k, v in values.items()}}
+    return spec, _inventory(inventory), secrets
+
+
+# -- result shaping ------------------------------------------------------------------------------
+
+
+def _instances(result: PlaybookResult, action: str) -> tuple[InstanceStatus, ...]:
+    out: list[InstanceStatus] = []
+    for host in sorted(result.captured):
+        res = result.captured[host].get(action) or {}
+        for inst in res.get("instances") or []:
+            out.append(
+                InstanceStatus(
+                    host=host,
+                    port=int(inst.get("port", 0)),
+                    unit=str(inst.get("unit", "")),
+                    state=str(inst.get("state", "unknown")),
+                    pid=inst.get("pid") or None,
+                    release=inst.get("release"),
+                    memory=inst.get("memory"),
+                    restarts=inst.get("restarts"),
+                    healthy=inst.get("healthy"),
+                )
+            )
+    for failure in result.failures:  # a failed deploy still reports the instances it saw
+        for inst in failure.result.get("instances") or []:
+            if not any(o.host == failure.host and o.port == inst.get("port") for o in out):
+                out.append(
+                    InstanceStatus(
+                        host=failure.host,
+                        port=int(inst.get("port", 0)),
+                        unit=str(inst.get("unit", "")),
+                        state=str(inst.get("state", "unknown")),
+                        pid=inst.get("pid") or None,
+                        release=inst.get("release"),
+                        memory=inst.get("memory"),
+                        restarts=inst.get("restarts"),
+                        healthy=inst.get("healthy"),
+                    )
+                )
+    return tuple(out)
+
+
+def _failure(f: TaskFailure) -> Failure:
+    return Failure(host=f.host, task=f.task, message=f.message, unreachable=f.unreachable)
+
+
+def _shape(
+    spec: LoadedSpec, operation: str, result: PlaybookResult, *, check: bool, action: str
+) -> DeployResult:
+    hosts: list[HostOutcome] = []
+    for h in result.hosts:
+        res = result.captured.get(h.host, {}).get(action) or {}
+        message = next((f.message for f in result.failures if f.host == h.host), None)
+        hosts.append(
+            HostOutcome(
+                host=h.host,
+                ok=h.succeeded,
+                changed=h.changed,
+                failed=h.failed,
+                unreachable=h.unreachable > 0,
+                current_release=res.get("current_release"),
+                previous_release=res.get("previous_release"),
+                message=message,
+            )
+        )
+    return DeployResult(
+        service=spec.service.name,
+        version=spec.service.version,
+        operation=operation,
+        outcome=Outcome.OK if result.ok else Outcome.FAILED,
+        check=check,
+        changed=result.changed,
+        hosts=tuple(hosts),
+        instances=_instances(result, action),
+        failures=tuple(_failure(f) for f in result.failures),
+        duration=round(result.duration, 3),
+        run_dir=str(result.run_dir),
+    )
+
+
+def _common_vars(spec: LoadedSpec, hosts: str | None) -> dict[str, Any]:
+    return {"shipyard_service": spec.to_ansible(), "shipyard_hosts": hosts or "all"}
+
+
+# -- the verbs -----------------------------------------------------------------------------------
+
+
+def deploy(
+    spec: Path | str,
+    *,
+    inventory: Path | str | None = None,
+    hosts: str | None = None,
+    check: bool = False,
+    diff: bool = False,
+    progress: ProgressCallback | None = None,
+    work_dir: Path | None = None,
+    timeout: int | None = None,
+) -> DeployResult:
+    """Deploy a service by its spec (multi strategy): release, units, instances, health-gated.
+
+    Args:
+        spec: path of the service spec.
+        inventory: Ansible inventory; the lab's when None.
+        hosts: host pattern to limit the deploy to.
+        check: dry run (Ansible check mode): report what would change.
+        diff: report before/after.
+        progress: called with progress events.
+        work_dir: where run directories go.
+        timeout: seconds before the run is stopped.
+    """
+    loaded, inv, secrets = _prepare(spec, inventory, need_artifact=True, need_secrets=True)
+    result = run_playbook(
+        "deploy",
+        inventory=inv,
+        extravars={**_common_vars(loaded, hosts), "shipyard_release": loaded.service.version},
+        secret_vars=secrets,
+        check=check,
+        diff=diff,
+        progress=progress,
+        capture=(INSTANCES,),
+        work_dir=work_dir,
+        timeout=timeout,
+    )
+    return _shape(loaded, "deploy", result, check=check, action=INSTANCES)
+
+
+def rollback(
+    spec: Path | str,
+    *,
+    to: str | None = None,
+    inventory: Path | str | None = None,
+    hosts: str | None = None,
+    check: bool = False,
+    progress: ProgressCallback | None = None,
+    work_dir: Path | None = None,
+) -> DeployResult:
+    """Switch a service back to its previous release (or to version ``to``) on every host."""
+    loaded, inv, _ = _prepare(spec, inventory, need_artifact=False, need_secrets=False)
+    extravars = _common_vars(loaded, hosts)
+    if to is not None:
+        from shipyard.spec import VERSION_RE
+
+        if not VERSION_RE.match(to) or ".." in to:
+            raise SpecError("--to", to, "give a version that is installed on the hosts (see shipyard status)")
+        extravars["shipyard_rollback_to"] = to
+    result = run_playbook(
+        "rollback",
+        inventory=inv,
+        extravars=extravars,
+        check=check,
+        progress=progress,
+        capture=(INSTANCES,),
+        work_dir=work_dir,
+    )
+    return _shape(loaded, "rollback", result, check=check, action=INSTANCES)
+
+
+def remove(
+    spec: Path | str,
+    *,
+    inventory: Path | str | None = None,
+    hosts: str | None = None,
+    check: bool = False,
+    progress: ProgressCallback | None = None,
+    work_dir: Path | None = None,
+) -> DeployResult:
+    """Remove a service from its hosts: instances, units, files, and its ports in the registry."""
+    loaded, inv, _ = _prepare(spec, inventory, need_artifact=False, need_secrets=False)
+    result = run_playbook(
+        "remove",
+        inventory=inv,
+        extravars=_common_vars(loaded, hosts),
+        check=check,
+        progress=progress,
+        capture=(INSTANCES,),
+        work_dir=work_dir,
+    )
+    return _shape(loaded, "remove", result, check=check, action=INSTANCES)
+
+
+def status(
+    spec: Path | str,
+    *,
+    inventory: Path | str | None = None,
+    hosts: str | None = None,
+    progress: ProgressCallback | None = None,
+    work_dir: Path | None = None,
+) -> DeployResult:
+    """Report every instance of a service on every host: port, state, release, memory, health."""
+    loaded, inv, _ = _prepare(spec, inventory, need_artifact=False, need_secrets=False)
+    result = run_playbook(
+        "status",
+        inventory=inv,
+        extravars=_common_vars(loaded, hosts),
+        progress=progress,
+        capture=(INSTANCES_INFO,),
+        work_dir=work_dir,
+    )
+    shaped = _shape(loaded, "status", result, check=False, action=INSTANCES_INFO)
+    if not result.hosts:
+        raise OperationError("status: no host matched the inventory and --hosts pattern")
+    return shaped

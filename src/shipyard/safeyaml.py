@@ -1,0 +1,89 @@
+"""Reading YAML safely: no tags, no aliases (no alias bombs), no duplicate keys, a size limit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from shipyard.errors import SpecError
+
+#: A service spec is a few KiB; anything past this is refused before it is parsed.
+MAX_BYTES = 256 * 1024
+#: Deeper nesting than this is refused (a spec is at most a few levels deep).
+MAX_DEPTH = 32
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses aliases, duplicate keys and deep nesting."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise SpecError(
+                "",
+                f"*{event.anchor}",
+                "YAML aliases are not accepted in a spec (they allow alias bombs): write the value out",
+            )
+        depth = getattr(self, "_shipyard_depth", 0)
+        if depth > MAX_DEPTH:
+            raise SpecError("", "…", f"nesting deeper than {MAX_DEPTH} levels: flatten the spec")
+        self._shipyard_depth = depth + 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._shipyard_depth = depth
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+            except TypeError:
+                raise SpecError("", key, "mapping keys must be plain strings or numbers") from None
+            if duplicate:
+                line = key_node.start_mark.line + 1
+                raise SpecError(str(key), key, f"the key appears twice (line {line}): keep one")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def loads(text: str, *, source: str = "<string>") -> Any:
+    """Parse YAML text safely; errors become :class:`SpecError` naming ``source``."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
+        raise SpecError("", f"{len(text)} bytes", f"a spec may be at most {MAX_BYTES} bytes", source=source)
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - _StrictLoader is a SafeLoader
+    except SpecError as exc:
+        exc.source = source
+        exc.message = f"{source}: {exc.message}"
+        raise
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SpecError("", f"YAML{where}", f"fix the YAML syntax ({problem})", source=source) from None
+    except RecursionError:
+        raise SpecError("", "…", "the YAML nests too deeply: flatten it", source=source) from None
+
+
+def load(path: Path) -> Any:
+    """Read and parse a YAML file safely, refusing files over :data:`MAX_BYTES`."""
+    source = str(path)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise SpecError("", source, "the file does not exist: check the path", source=source) from None
+    except OSError as exc:
+        raise SpecError("", source, f"cannot read it ({exc.strerror})", source=source) from None
+    if not path.is_file():
+        raise SpecError("", source, "not a regular file: give the path of a YAML file", source=source)
+    if size > MAX_BYTES:
+        raise SpecError("", f"{size} bytes", f"a spec may be at most {MAX_BYTES} bytes", source=source)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise SpecError("", source, "the file is not UTF-8 text", source=source) from None
+    return loads(text, source=source)
