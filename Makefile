@@ -1,0 +1,72 @@
+# shipyard — set-up, demo and tests. Everything installs itself on a fresh Debian machine (root).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+APT_PACKAGES := systemd-container debootstrap iproute2 openssh-client runc packer zstd curl
+PYTEST_ARGS ?=
+LAB_HOSTS ?= 2
+
+.PHONY: help apt venv setup examples lint unit integration test demo demo-down collection wheel clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+apt: ## Install the Debian packages the lab and Packer need (root)
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "need root for apt-get install:$$missing (run: sudo make $(MAKECMDGOALS))" >&2; exit 4; fi; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -U pip
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+venv: $(BIN)/.installed ## Create .venv with shipyard and its test tools
+	@$(BIN)/python -c 'from shipyard.collection import collections_path; collections_path()'
+
+examples: ## Build the example service's release tarballs (reproducible)
+	@$(PYTHON) examples/build.py
+
+setup: apt venv examples ## Everything the demo and the tests need
+
+lint: setup ## ruff, ansible-lint, ansible-doc, packer fmt
+	$(BIN)/ruff check src tests plugins examples
+	$(BIN)/ruff format --check src
+	$(BIN)/ansible-lint --offline --profile production roles playbooks
+	ANSIBLE_COLLECTIONS_PATH=build/collections $(BIN)/python tests/check_docs.py
+
+unit: setup ## Unit tests (no lab)
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+integration: setup ## Integration tests on the local lab (root)
+	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+
+test: setup lint ## The whole suite: lint, unit and integration tests (CI runs this)
+	$(BIN)/pytest tests $(PYTEST_ARGS)
+
+demo: setup ## Bring up the local lab and deploy the example service to it
+	@if $(BIN)/shipyard lab status >/dev/null 2>&1; then echo "lab 'default' is already up"; \
+	 else $(BIN)/shipyard lab up --hosts $(LAB_HOSTS); fi
+	$(BIN)/shipyard deploy services/hello.yml
+	@$(BIN)/python examples/where.py services/hello.yml inventories/lab/hosts.yml
+
+demo-down: ## Remove the demo's lab
+	$(BIN)/shipyard lab down
+
+collection: setup ## Build the Ansible collection tarball into dist/
+	$(BIN)/ansible-galaxy collection build --force --output-path dist .
+
+wheel: setup ## Build the wheel (it carries the collection) into dist/
+	$(BIN)/pip wheel -q --no-deps -w dist .
+
+clean: ## Remove build output (not the lab: use demo-down)
+	rm -rf build dist examples/dist .pytest_cache .ruff_cache

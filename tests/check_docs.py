@@ -1,0 +1,42 @@
+#!/usr/bin/env python3
+"""Check that ansible-doc renders every module of the collection and every role's argument spec.
+
+Run with ANSIBLE_COLLECTIONS_PATH pointing at a directory holding
+ansible_collections/shipyard/deploy (``make lint`` does). Exit 1 naming what failed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = Path(sys.executable).parent / "ansible-doc"
+
+
+def main() -> int:
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_COLLECTIONS_PATH=str(ROOT / "build" / "collections"))
+    failed = []
+    checked = 0
+    for module in sorted((ROOT / "plugins" / "modules").glob("*.py")):
+        name = f"shipyard.deploy.{module.stem}"
+        proc = subprocess.run([str(DOC), name], capture_output=True, text=True, env=env, check=False)
+        checked += 1
+        if proc.returncode != 0 or "ERROR" in proc.stderr or name not in proc.stdout:
+            failed.append(f"module {name}: {proc.stderr.strip() or proc.stdout[:200]}")
+    for role in sorted(p.name for p in (ROOT / "roles").iterdir() if (p / "meta" / "argument_specs.yml").is_file()):
+        name = f"shipyard.deploy.{role}"
+        proc = subprocess.run([str(DOC), "-t", "role", name], capture_output=True, text=True, env=env, check=False)
+        checked += 1
+        if proc.returncode != 0 or "ERROR" in proc.stderr:
+            failed.append(f"role {name}: {proc.stderr.strip()}")
+    for line in failed:
+        print(f"ansible-doc failed: {line}", file=sys.stderr)
+    print(f"ansible-doc rendered {checked - len(failed)} of {checked} modules and roles")
+    return 1 if failed or checked == 0 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
