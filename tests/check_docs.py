@@ -26,9 +26,13 @@ def main() -> int:
         checked += 1
         if proc.returncode != 0 or "ERROR" in proc.stderr or name not in proc.stdout:
             failed.append(f"module {name}: {proc.stderr.strip() or proc.stdout[:200]}")
-    for role in sorted(p.name for p in (ROOT / "roles").iterdir() if (p / "meta" / "argument_specs.yml").is_file()):
+    for role in sorted(
+        p.name for p in (ROOT / "roles").iterdir() if (p / "meta" / "argument_specs.yml").is_file()
+    ):
         name = f"shipyard.deploy.{role}"
-        proc = subprocess.run([str(DOC), "-t", "role", name], capture_output=True, text=True, env=env, check=False)
+        proc = subprocess.run(
+            [str(DOC), "-t", "role", name], capture_output=True, text=True, env=env, check=False
+        )
         checked += 1
         if proc.returncode != 0 or "ERROR" in proc.stderr:
             failed.append(f"role {name}: {proc.stderr.strip()}")

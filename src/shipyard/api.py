@@ -190,6 +190,13 @@ def _prepare(
     return spec, _inventory(inventory), secrets
 
 
+def render(spec: Path | str) -> dict[str, Any]:
+    """The extra variables the playbooks take for SPEC (validated, artifact checked, no secrets)."""
+    loaded = load_spec(spec)
+    verify_artifact(loaded)
+    return {"shipyard_service": loaded.to_ansible(), "shipyard_release": loaded.service.version}
+
+
 # -- result shaping ------------------------------------------------------------------------------
 
 

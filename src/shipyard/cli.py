@@ -156,6 +156,19 @@ def schema(out: Path | None) -> None:
         atomic_write(out, text, mode=0o644)
 
 
+@cli.command()
+@click.argument("spec", type=click.Path(path_type=Path))
+def render(spec: Path) -> None:
+    """Print the playbooks' variables for SPEC as JSON (for ansible-playbook -e @FILE).
+
+    The spec is validated and its artifact checked against its sha256 first. Secret values are
+    not included: pass them as ``shipyard_secrets`` yourself, from a vault.
+    """
+    from shipyard import api
+
+    sys.stdout.write(json.dumps(api.render(spec), indent=2, sort_keys=True) + "\n")
+
+
 # -- the lab -------------------------------------------------------------------------------------
 
 

@@ -22,12 +22,16 @@ def test_validate_json_is_one_document(capsys: pytest.CaptureFixture[str]) -> No
     assert main(["validate", "--json", str(HELLO)]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc == {
-        "specs": [{"file": str(HELLO), "valid": True, "name": "hello", "version": "1.0.0", "strategy": "multi"}],
+        "specs": [
+            {"file": str(HELLO), "valid": True, "name": "hello", "version": "1.0.0", "strategy": "multi"}
+        ],
         "valid": True,
     }
 
 
-def test_validate_refuses_hostile_spec_with_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_validate_refuses_hostile_spec_with_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bad = tmp_path / "bad.yml"
     bad.write_text("name: 'orders;rm -rf /'\nversion: '../x'\ninstances: 99999\n")
     assert main(["validate", str(bad)]) == 2
@@ -58,8 +62,7 @@ def test_deploy_refuses_wrong_sha_before_any_host(tmp_path: Path, capsys: pytest
     art.write_bytes(b"not the real artifact")
     spec = tmp_path / "svc.yml"
     spec.write_text(
-        "name: svc\nversion: '1'\ncommand: /bin/true\n"
-        f"artifact: {{path: a.tar, sha256: '{'0' * 64}'}}\n"
+        f"name: svc\nversion: '1'\ncommand: /bin/true\nartifact: {{path: a.tar, sha256: '{'0' * 64}'}}\n"
     )
     inventory = tmp_path / "inv.yml"  # never read: the sha check comes first
     assert main(["deploy", str(spec), "-i", str(inventory)]) == 2
@@ -68,7 +71,9 @@ def test_deploy_refuses_wrong_sha_before_any_host(tmp_path: Path, capsys: pytest
     assert "rebuild the artifact or update the spec" in err
 
 
-def test_deploy_without_inventory_is_invalid_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_deploy_without_inventory_is_invalid_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["deploy", str(HELLO), "-i", str(tmp_path / "none.yml")]) in (2,)
     assert "inventory" in capsys.readouterr().err
 

@@ -1,0 +1,69 @@
+"""Packaging: the wheel carries the collection; the collection builds; the API finds it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+from shipyard import collection
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+PREFIX = "shipyard/_collection/ansible_collections/shipyard/deploy/"
+
+
+def test_wheel_carries_the_collection(tmp_path: Path) -> None:
+    subprocess.run(
+        [
+            str(BIN / "pip"),
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("shipyard-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "shipyard/cli.py" in names
+    assert PREFIX + "galaxy.yml" in names
+    assert PREFIX + "meta/runtime.yml" in names
+    assert PREFIX + "plugins/modules/service_instances.py" in names
+    assert PREFIX + "playbooks/deploy.yml" in names
+    assert any(n.startswith(PREFIX + "roles/") for n in names)
+    entry = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
+    assert "shipyard = shipyard.cli:main" in entry
+
+
+def test_collection_tarball_builds(tmp_path: Path) -> None:
+    subprocess.run(
+        [
+            str(BIN / "ansible-galaxy"),
+            "collection",
+            "build",
+            "--force",
+            "--output-path",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (tarball,) = tmp_path.glob("shipyard-deploy-*.tar.gz")
+    names = tarfile.open(tarball).getnames()
+    assert "plugins/modules/service_instances.py" in names
+    assert "MANIFEST.json" in names
+    assert not any(n.startswith(("src/", "tests/", ".venv/")) for n in names)
+
+
+def test_source_checkout_collection_path_points_at_this_repo() -> None:
+    path = collection.collection_dir()
+    assert (path / "galaxy.yml").resolve() == (ROOT / "galaxy.yml").resolve()
+    assert collection.playbook("deploy").name == "deploy.yml"
