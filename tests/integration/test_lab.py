@@ -80,8 +80,8 @@ def test_lifecycle_up_status_down_twice(tmp_path: Path) -> None:
     lab = Lab(LIFECYCLE, progress=messages.append)
     lab.down()  # leftover of an interrupted run
     machines = [f"{LIFECYCLE}-h1", f"{LIFECYCLE}-h2"]
-    for _ in range(2):
-        status = lab.up(hosts=2, inventory=tmp_path / "inv.yml")
+    for net_admin in (False, True):
+        status = lab.up(hosts=2, inventory=tmp_path / "inv.yml", net_admin=net_admin)
         assert status.up
         again = lab.status()
         assert again.up
@@ -91,6 +91,8 @@ def test_lifecycle_up_status_down_twice(tmp_path: Path) -> None:
         assert json.loads(json.dumps(again.to_dict()))["hosts"][1]["name"] == machines[1]
         hostname = lab.ssh(machines[1], ["hostname"])
         assert hostname.returncode == 0 and hostname.stdout.strip() == machines[1]
+        veth = lab.ssh(machines[0], ["ip", "link", "add", "v0", "type", "veth", "peer", "name", "v1"])
+        assert (veth.returncode == 0) is net_admin, veth.stderr
         lab.down()
         _assert_gone(lab, machines)
     lab.down()  # safe twice

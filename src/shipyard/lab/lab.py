@@ -33,6 +33,7 @@ from shipyard.errors import OperationError, SetupError, ShipyardError
 from shipyard.lab import _sys
 from shipyard.lab._base import ensure_base
 from shipyard.lab._model import (
+    NAME_RE,
     SSH_COMMON_ARGS,
     HostState,
     LabState,
@@ -129,13 +130,13 @@ class LabStatus:
 def list_labs(state_root: Path = DEFAULT_STATE_ROOT) -> list[str]:
     """Names of the labs that have state under ``state_root`` (sorted)."""
     root = Path(state_root)
-    if not root.is_dir():
-        return []
-    return sorted(
-        d.name
-        for d in root.iterdir()
-        if d.is_dir() and re.fullmatch(r"[a-z][a-z0-9]{0,7}", d.name) and (d / "state.json").is_file()
-    )
+    names: list[str] = []
+    with contextlib.suppress(OSError):
+        for d in root.iterdir():
+            with contextlib.suppress(OSError):
+                if NAME_RE.fullmatch(d.name) and (d / "state.json").is_file():
+                    names.append(d.name)
+    return sorted(names)
 
 
 def _no_progress(_: str) -> None:
@@ -283,7 +284,8 @@ class Lab:
                     text = state_path(self.state_root, other).read_text(encoding="utf-8")
                     taken.add(LabState.from_json(text).subnet)
             subnet = pick_subnet(taken)
-            self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self.state_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
+            (self.state_dir / "hosts").mkdir(mode=0o700, exist_ok=True)
             state = LabState(name=self.name, subnet=subnet, aws=aws, net_admin=net_admin)
             state.hosts = [
                 HostState(
@@ -294,12 +296,18 @@ class Lab:
                 )
                 for i in range(1, hosts + 1)
             ]
+            # the bridge (with its address) is made under the lock too, so a lab under another
+            # state root sees the subnet as taken from the machine's addresses
+            ip = self._tools["ip"]
+            state.bridge = bridge_name(self.name)
             self._save(state)
+            _sys.run([ip, "link", "add", "name", state.bridge, "type", "bridge"])
+            _sys.run([ip, "addr", "add", f"{bridge_address(subnet)}/24", "dev", state.bridge])
+            _sys.run([ip, "link", "set", state.bridge, "up"])
         self._say(f"lab {self.name}: subnet {bridge_address(subnet)}/24, {hosts} host(s)")
         return state
 
     def _build(self, state: LabState, base: Path, moto_bin: Path | None, inventory: Path | None) -> None:
-        ip = self._tools["ip"]
         key = self.state_dir / "id_ed25519"
         if not key.is_file():
             _sys.run(
@@ -317,11 +325,7 @@ class Lab:
                 ]
             )
         state.ssh_key = str(key)
-        state.bridge = bridge_name(self.name)
         self._save(state)
-        _sys.run([ip, "link", "add", "name", state.bridge, "type", "bridge"])
-        _sys.run([ip, "addr", "add", f"{bridge_address(state.subnet)}/24", "dev", state.bridge])
-        _sys.run([ip, "link", "set", state.bridge, "up"])
 
         hierarchies = _sys.cgroup_hierarchies()
         state.cgroup_parents = [
