@@ -395,18 +395,19 @@ class Reconciler(object):
             return
         port = failed[0]
         unit = unit_name(self.service, port)
-        reason = self.health[str(port)]["reason"]
+        failure = dict(self.health[str(port)])
         journal = self.systemd.journal(unit, 15)
         rolled_back, rollback_note = self.rollback()
         msg = "%s (port %d) failed its health check GET %s: %s after %ss. %s" % (
-            unit, port, self.params["health"]["path"], reason,
-            self.health[str(port)]["seconds"], rollback_note)
+            unit, port, self.params["health"]["path"], failure["reason"], failure["seconds"],
+            rollback_note)
         if journal.strip():
             msg += "\nLast journal lines of %s:\n%s" % (unit, journal.rstrip())
         raise ServiceInstancesFailure(
             msg,
             rolled_back=rolled_back,
-            failed_instance={"port": port, "unit": unit, "reason": reason, "journal": journal},
+            failed_instance={"port": port, "unit": unit, "reason": failure["reason"],
+                             "seconds": failure["seconds"], "journal": journal},
         )
 
     def rollback(self):
