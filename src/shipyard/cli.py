@@ -380,7 +380,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (tests call this directly)."""
     err = _err()
     try:
-        cli.main(args=list(argv) if argv is not None else None, prog_name="shipyard", standalone_mode=False)
+        # Without standalone mode click returns the code of a click.exceptions.Exit.
+        code = cli.main(
+            args=list(argv) if argv is not None else None, prog_name="shipyard", standalone_mode=False
+        )
+        if isinstance(code, int):
+            return code
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.exceptions.Abort:

@@ -196,3 +196,46 @@ def test_hosts_have_their_own_identity(lab: LabStatus, lab_api: Lab) -> None:
         assert name == host.name
         ids.add(machine_id)
     assert len(ids) == len(lab.hosts)
+
+
+def test_cli_lab_up_status_down_twice_leaves_nothing(tmp_path: Path) -> None:
+    """`shipyard lab up --hosts 2 && shipyard lab status --json && shipyard lab down`, twice."""
+    import subprocess
+    import sys
+
+    shipyard = str(Path(sys.executable).parent / "shipyard")
+    name = "clilab"
+    lab = Lab(name)
+    machines = [f"{name}-h1", f"{name}-h2"]
+    inventory = tmp_path / "hosts.yml"
+    for _ in range(2):
+        up = subprocess.run(
+            [shipyard, "lab", "up", "--hosts", "2", "--name", name, "--inventory", str(inventory), "--quiet"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert up.returncode == 0, up.stderr
+        status = subprocess.run(
+            [shipyard, "lab", "status", "--json", "--name", name], capture_output=True, text=True, check=False
+        )
+        assert status.returncode == 0, status.stderr
+        doc = json.loads(status.stdout)
+        assert [h["name"] for h in doc["hosts"]] == machines
+        assert all(h["up"] and h["ssh_ok"] for h in doc["hosts"])
+        assert doc["aws_endpoint"].startswith("http://127.0.0.1:")
+        assert inventory.is_file()
+        down = subprocess.run(
+            [shipyard, "lab", "down", "--name", name], capture_output=True, text=True, check=False
+        )
+        assert down.returncode == 0, down.stderr
+        _assert_gone(lab, machines)
+    again = subprocess.run(
+        [shipyard, "lab", "down", "--name", name], capture_output=True, text=True, check=False
+    )
+    assert again.returncode == 0
+    gone = subprocess.run(
+        [shipyard, "lab", "status", "--name", name], capture_output=True, text=True, check=False
+    )
+    assert gone.returncode == 1
