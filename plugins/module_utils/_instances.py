@@ -83,12 +83,13 @@ def instance_record(service, port, props, release):
     }
 
 
-def read_state(systemd, service, root, ports=(), readlink=read_link):
+def read_state(systemd, service, root, ports=(), readlink=None):
     """Read the current/previous links and every instance of ``service`` in one show call.
 
     Instances are the loaded units matching ``shipyard-<svc>@*``, the enabled ones (wants
     links), and ``ports`` (desired; reported as not active when they don't exist yet).
     """
+    readlink = readlink or read_link
     pattern = unit_glob(service)
     units = set(systemd.list_units(pattern)) | set(systemd.wanted_units(pattern))
     units |= {unit_name(service, p) for p in ports}

@@ -1,0 +1,73 @@
+"""Health checks: retries until start_timeout, real HTTP against a local server."""
+
+from __future__ import annotations
+
+import http.server
+import socket
+import threading
+
+import pytest
+from ansible_collections.shipyard.deploy.plugins.module_utils import _health
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def test_wait_healthy_retries_until_ok():
+    answers = iter([(False, "connection refused"), (False, "HTTP 503"), (True, "HTTP 200")])
+    clock = FakeClock()
+    result = _health.wait_healthy(8080, "/health", 1, 0.5, 30,
+                                  probe_fn=lambda *a: next(answers), clock=clock,
+                                  sleep=clock.sleep)
+    assert result == {"healthy": True, "reason": "HTTP 200", "attempts": 3, "seconds": 1.0}
+
+
+def test_wait_healthy_gives_up_at_start_timeout():
+    clock = FakeClock()
+    result = _health.wait_healthy(8080, "/health", 1, 0.5, 2,
+                                  probe_fn=lambda *a: (False, "HTTP 503"), clock=clock,
+                                  sleep=clock.sleep)
+    assert result["healthy"] is False
+    assert result["reason"] == "HTTP 503"
+    assert result["attempts"] == 5
+    assert result["seconds"] == 2.0
+
+
+@pytest.fixture
+def server():
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200 if self.path == "/health" else 503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd.server_address[1]
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_probe_real_http(server):
+    assert _health.probe(server, "/health", 2) == (True, "HTTP 200")
+    assert _health.probe(server, "/broken", 2) == (False, "HTTP 503")
+    assert _health.probe_all([server], "health", 2) == {server: (True, "HTTP 200")}
+
+
+def test_probe_connection_refused():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    assert _health.probe(port, "/health", 1) == (False, "connection refused")
