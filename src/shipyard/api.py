@@ -46,7 +46,10 @@ class InstanceStatus:
     host: str
     port: int
     unit: str
+    #: systemd's ActiveState: active, inactive, failed, activating, …
     state: str
+    #: systemd's SubState: running, dead, auto-restart, …
+    substate: str
     pid: int | None
     release: str | None
     memory: int | None
@@ -204,37 +207,28 @@ def _instances(result: PlaybookResult, action: str) -> tuple[InstanceStatus, ...
     out: list[InstanceStatus] = []
     for host in sorted(result.captured):
         res = result.captured[host].get(action) or {}
-        for inst in res.get("instances") or []:
-            out.append(
-                InstanceStatus(
-                    host=host,
-                    port=int(inst.get("port", 0)),
-                    unit=str(inst.get("unit", "")),
-                    state=str(inst.get("state", "unknown")),
-                    pid=inst.get("pid") or None,
-                    release=inst.get("release"),
-                    memory=inst.get("memory"),
-                    restarts=inst.get("restarts"),
-                    healthy=inst.get("healthy"),
-                )
-            )
+        out.extend(_instance(host, inst) for inst in res.get("instances") or [])
     for failure in result.failures:  # a failed deploy still reports the instances it saw
         for inst in failure.result.get("instances") or []:
             if not any(o.host == failure.host and o.port == inst.get("port") for o in out):
-                out.append(
-                    InstanceStatus(
-                        host=failure.host,
-                        port=int(inst.get("port", 0)),
-                        unit=str(inst.get("unit", "")),
-                        state=str(inst.get("state", "unknown")),
-                        pid=inst.get("pid") or None,
-                        release=inst.get("release"),
-                        memory=inst.get("memory"),
-                        restarts=inst.get("restarts"),
-                        healthy=inst.get("healthy"),
-                    )
-                )
+                out.append(_instance(failure.host, inst))
     return tuple(out)
+
+
+def _instance(host: str, inst: Mapping[str, Any]) -> InstanceStatus:
+    state, _, substate = str(inst.get("state") or "unknown").partition("/")
+    return InstanceStatus(
+        host=host,
+        port=int(inst.get("port", 0)),
+        unit=str(inst.get("unit", "")),
+        state=state,
+        substate=substate or "unknown",
+        pid=inst.get("pid") or None,
+        release=inst.get("release"),
+        memory=inst.get("memory"),
+        restarts=inst.get("restarts"),
+        healthy=inst.get("healthy"),
+    )
 
 
 def _failure(f: TaskFailure) -> Failure:

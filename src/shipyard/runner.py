@@ -170,6 +170,56 @@ def ansible_env(*, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+#: Variables of the caller's environment that ansible-playbook may see (besides ANSIBLE_*).
+_INHERITED = frozenset(
+    {
+        "HOME",
+        "USER",
+        "LOGNAME",
+        "LANG",
+        "LC_ALL",
+        "LC_CTYPE",
+        "TERM",
+        "TMPDIR",
+        "TZ",
+        "SSH_AUTH_SOCK",
+        "PYTHONPATH",
+        "VIRTUAL_ENV",
+        "AWS_PROFILE",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_CONFIG_FILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_CA_BUNDLE",
+    }
+)
+
+
+def inherited_env(env: Mapping[str, str], *, parent: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Drop the variables ``env`` merely inherited from ``parent`` unless ansible needs them.
+
+    What shipyard or ansible-runner set (absent from ``parent``, or set to another value) stays;
+    of the rest, only :data:`_INHERITED` names and ``ANSIBLE_*`` settings are kept.
+    """
+    parent = os.environ if parent is None else parent
+    return {
+        key: value
+        for key, value in env.items()
+        if key not in parent
+        or parent[key] != value
+        or key in _INHERITED
+        or (key.startswith("ANSIBLE_") and not _secret_setting(key))
+    }
+
+
+def _secret_setting(key: str) -> bool:
+    """An ANSIBLE_* variable that holds a secret itself (a path to one is fine)."""
+    return any(word in key for word in ("PASSWORD", "TOKEN", "SECRET")) and not key.endswith(
+        ("_FILE", "_PATH")
+    )
+
+
 class _Collector:
     """Turns ansible-runner events into progress events and the typed result."""
 
@@ -297,7 +347,7 @@ def run_playbook(
         timeout: seconds before the run is stopped (raises DeployTimeout).
         env: extra environment for ansible-playbook.
     """
-    import ansible_runner  # heavy: kept off the CLI start-up path
+    import ansible_runner.interface  # heavy: kept off the CLI start-up path
 
     book = Path(playbook) if str(playbook).endswith((".yml", ".yaml")) else collection.playbook(str(playbook))
     inv = Path(inventory).resolve()
@@ -322,7 +372,7 @@ def run_playbook(
             cmdline += ["-e", f"@{secret_file}"]
         collector = _Collector(progress, frozenset(capture))
         started = time.monotonic()
-        runner = ansible_runner.run(
+        runner = ansible_runner.interface.init_runner(
             private_data_dir=str(private),
             playbook=str(book.resolve()),
             inventory=str(inv),
@@ -339,6 +389,11 @@ def run_playbook(
             timeout=timeout,
             project_dir=str(book.resolve().parent),
         )
+        # ansible-runner seeds the child's environment with all of ours and records it in
+        # artifacts/<ident>/command: keep only what ansible-playbook needs, so no variable of
+        # the controller's (a token, an AWS secret key) reaches the run directory.
+        runner.config.env = inherited_env(runner.config.env)
+        runner.run()
         duration = time.monotonic() - started
     finally:
         if secret_dir is not None:
