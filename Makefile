@@ -38,9 +38,10 @@ examples: ## Build the example service's release tarballs (reproducible)
 
 setup: apt venv examples ## Everything the demo and the tests need
 
-lint: setup ## ruff, ansible-lint, ansible-doc, packer fmt
+lint: setup ## ruff, mypy, ansible-lint, ansible-doc
 	$(BIN)/ruff check src tests plugins examples
 	$(BIN)/ruff format --check src
+	$(BIN)/mypy
 	$(BIN)/ansible-lint --offline --profile production roles playbooks
 	ANSIBLE_COLLECTIONS_PATH=build/collections $(BIN)/python tests/check_docs.py
 

@@ -104,7 +104,8 @@ class DeployResult:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
-        return to_jsonable(self)
+        doc: dict[str, Any] = to_jsonable(self)
+        return doc
 
 
 def to_jsonable(value: Any) -> Any:

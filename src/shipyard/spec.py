@@ -580,8 +580,8 @@ def _fix_for(error: Mapping[str, Any], model_fields: list[str]) -> str:
     if kind in ("literal_error", "enum"):
         return f"use one of {ctx.get('expected', '')}"
     if kind in ("too_short", "too_long"):
-        return error["msg"].lower()
-    return _GENERIC_FIX.get(kind, error["msg"])
+        return str(error["msg"]).lower()
+    return _GENERIC_FIX.get(kind, str(error["msg"]))
 
 
 def _fields_at(loc: tuple[Any, ...]) -> list[str]:
