@@ -6,6 +6,7 @@ fixture FAILS with the setup message: lab tests are never skipped silently.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -13,7 +14,8 @@ import pytest
 from shipyard.errors import SetupError
 from shipyard.lab import Lab, LabStatus
 
-SHARED_LAB = "pytest"
+#: Override with SHIPYARD_TEST_LAB to run several test sessions at once on one machine.
+SHARED_LAB = os.environ.get("SHIPYARD_TEST_LAB", "pytest")
 SHARED_HOSTS = 3
 
 

@@ -162,7 +162,7 @@ def test_memory_limit_is_enforced_in_a_host(lab: LabStatus, lab_api: Lab) -> Non
     # The kernel did it: the machine's log names the host's unit cgroup (hosts have no
     # CAP_SYSLOG, so dmesg / journalctl -k are empty inside them).
     kernel_log = subprocess.run(["dmesg"], capture_output=True, text=True, check=True).stdout
-    memcg = re.compile(rf"oom_memcg=\S*/shipyard-lab/pytest/1/system\.slice/{unit}\.service")
+    memcg = re.compile(rf"oom_memcg=\S*/shipyard-lab/{lab.name}/1/system\.slice/{unit}\.service")
     assert memcg.search(kernel_log), "no memory-cgroup OOM kill of the unit in the kernel log"
     assert "Memory cgroup out of memory" in kernel_log
 
