@@ -57,6 +57,13 @@ LAMBDA_RUNTIMES = ("python3.9", "python3.10", "python3.11", "python3.12", "pytho
 RESERVED_ENV = frozenset({"PORT"})
 
 
+def _env_name(key: Any) -> str:
+    """Refuse a key that is not an environment variable name (env and secrets share this)."""
+    if not isinstance(key, str) or not ENV_NAME_RE.match(key):
+        raise ValueError(f"{key!r} is not an environment variable name (letters, digits, _)")
+    return key
+
+
 def _safe_text(value: str, field_fix: str) -> str:
     if "\x00" in value or "\n" in value or "\r" in value:
         raise ValueError(f"no NUL or line breaks: {field_fix}")
@@ -216,6 +223,27 @@ class Rollout(_Model):
         return value
 
 
+class Balancer(_Model):
+    """A load balancer (HAProxy) per host in front of the instances (multi strategy)."""
+
+    port: int = Field(
+        ge=MIN_PORT, le=MAX_PORT, description="The service's well-known port the balancer listens on."
+    )
+    drain_timeout: float = Field(
+        default=10.0,
+        ge=0,
+        le=600,
+        description="Seconds an instance's in-flight requests get to finish before it restarts.",
+    )
+
+    @field_validator("drain_timeout", mode="before")
+    @classmethod
+    def _number(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("use a number of seconds")
+        return float(value) if isinstance(value, int) else value
+
+
 class AmiBaseFilter(_Model):
     """How to pick the base AMI (Packer's source_ami_filter)."""
 
@@ -353,6 +381,9 @@ class Service(_Model):
     )
     keep_releases: int = Field(default=3, ge=1, le=50, description="Activated releases kept per host.")
     rollout: Rollout = Field(default_factory=Rollout)
+    balancer: Balancer | None = Field(
+        default=None, description="A load balancer per host in front of the instances (multi)."
+    )
     ami: AmiSection | None = None
     lambda_: LambdaSection | None = Field(default=None, alias="lambda")
     container: ContainerSection | None = None
@@ -413,8 +444,7 @@ class Service(_Model):
             return value
         out: dict[Any, Any] = {}
         for key, item in value.items():
-            if not isinstance(key, str) or not ENV_NAME_RE.match(key):
-                raise ValueError(f"{key!r} is not an environment variable name (letters, digits, _)")
+            _env_name(key)
             if key in RESERVED_ENV:
                 raise ValueError(f"{key} is set by shipyard for each instance: remove it")
             if isinstance(item, bool) or item is None:
@@ -432,8 +462,7 @@ class Service(_Model):
             return value
         out: dict[Any, Any] = {}
         for key, item in value.items():
-            if not isinstance(key, str) or not ENV_NAME_RE.match(key):
-                raise ValueError(f"{key!r} is not an environment variable name (letters, digits, _)")
+            _env_name(key)
             if isinstance(item, str):
                 raise ValueError(
                     f"{key}: do not put a secret's value in the spec: use {{env: VAR}} or {{file: PATH}}"
@@ -493,6 +522,12 @@ class Service(_Model):
                 )
         elif ports and ports[-1] > MAX_PORT:
             raise _FieldError("ports.base", ports[0], f"base + instances - 1 must be at most {MAX_PORT}")
+        if self.balancer is not None and self.balancer.port in ports:
+            raise _FieldError(
+                "balancer.port",
+                self.balancer.port,
+                "the balancer needs a port of its own: pick one that no instance uses",
+            )
         if self.health.interval > self.health.start_timeout:
             raise _FieldError(
                 "health.interval", self.health.interval, "make it smaller than health.start_timeout"
@@ -534,6 +569,7 @@ class Service(_Model):
             "user": self.user,
             "keep_releases": self.keep_releases,
             "rollout": self.rollout.model_dump(),
+            "balancer": self.balancer.model_dump() if self.balancer is not None else None,
         }
 
 
