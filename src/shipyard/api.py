@@ -20,8 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shipyard import lambda_deploy
 from shipyard.errors import OperationError, SpecError
 from shipyard.fsutil import sha256_file
+from shipyard.lambda_deploy import LambdaResult
+from shipyard.lambda_invoke import InvokeResult
+from shipyard.lambda_pkg import PackageResult
 from shipyard.runner import PlaybookResult, ProgressCallback, TaskFailure, run_playbook
 from shipyard.spec import LoadedSpec, load_spec
 
@@ -287,8 +291,15 @@ def deploy(
     progress: ProgressCallback | None = None,
     work_dir: Path | None = None,
     timeout: int | None = None,
-) -> DeployResult:
+    strategy: str | None = None,
+    endpoint_url: str | None = None,
+    canary: int = 0,
+) -> DeployResult | LambdaResult:
     """Deploy a service by its spec (multi strategy): release, units, instances, health-gated.
+
+    With strategy lambda (the spec's, or ``strategy="lambda"``) the ZIP is packaged, then the
+    function, version, alias and triggers are reconciled (see :mod:`shipyard.lambda_deploy`);
+    ``endpoint_url`` (else $AWS_ENDPOINT_URL) and ``canary`` (percent) apply to it.
 
     Args:
         spec: path of the service spec.
@@ -300,6 +311,11 @@ def deploy(
         work_dir: where run directories go.
         timeout: seconds before the run is stopped.
     """
+    if _strategy(spec, strategy) == "lambda":
+        return lambda_deploy.run(
+            spec, "deploy", endpoint_url=endpoint_url, canary=canary, check=check, diff=diff,
+            progress=progress, work_dir=work_dir, timeout=timeout,
+        )  # fmt: skip
     loaded, inv, secrets = _prepare(spec, inventory, need_artifact=True, need_secrets=True)
     result = run_playbook(
         "deploy",
@@ -325,8 +341,15 @@ def rollback(
     check: bool = False,
     progress: ProgressCallback | None = None,
     work_dir: Path | None = None,
-) -> DeployResult:
-    """Switch a service back to its previous release (or to version ``to``) on every host."""
+    endpoint_url: str | None = None,
+) -> DeployResult | LambdaResult:
+    """Switch a service back to its previous release (or to version ``to``) on every host.
+
+    For the lambda strategy: point the alias at the previous published version.
+    """
+    if _strategy(spec, None) == "lambda":
+        return lambda_deploy.run(spec, "rollback", endpoint_url=endpoint_url, check=check, progress=progress,
+                                 work_dir=work_dir)  # fmt: skip
     loaded, inv, _ = _prepare(spec, inventory, need_artifact=False, need_secrets=False)
     extravars = _common_vars(loaded, hosts)
     if to is not None:
@@ -392,3 +415,55 @@ def status(
     if not result.hosts:
         raise OperationError("status: no host matched the inventory and --hosts pattern")
     return shaped
+
+
+# -- the lambda strategy -------------------------------------------------------------------------
+
+_STRATEGIES = ("multi", "ami", "lambda", "container")
+
+
+def _strategy(spec: Path | str, strategy: str | None) -> str:
+    if strategy is not None:
+        if strategy not in _STRATEGIES:
+            raise SpecError("--strategy", strategy, f"use one of {', '.join(_STRATEGIES)}")
+        return strategy
+    return load_spec(spec).service.strategy
+
+
+def package(spec: Path | str, *, out_dir: Path | str | None = None) -> PackageResult:
+    """Build the spec's reproducible Lambda ZIP (size limits and handler import checked)."""
+    from shipyard import lambda_pkg
+
+    return lambda_pkg.package(load_spec(spec), out_dir=Path(out_dir) if out_dir is not None else None)
+
+
+def invoke(
+    spec: Path | str,
+    *,
+    event: Any = None,
+    endpoint_url: str | None = None,
+    out_dir: Path | str | None = None,
+) -> InvokeResult:
+    """Run the spec's handler locally from its built ZIP with ``event`` (:mod:`shipyard.lambda_invoke`)."""
+    from shipyard import lambda_invoke, lambda_pkg
+
+    loaded = load_spec(spec)
+    pkg = lambda_pkg.package(loaded, out_dir=Path(out_dir) if out_dir is not None else None)
+    secrets = {k: v.get_secret_value() for k, v in loaded.resolve_secrets().items()}
+    return lambda_invoke.invoke_zip(
+        loaded, pkg.path, {} if event is None else event, endpoint_url=endpoint_url, secrets=secrets
+    )
+
+
+def promote(
+    spec: Path | str,
+    *,
+    endpoint_url: str | None = None,
+    check: bool = False,
+    progress: ProgressCallback | None = None,
+    work_dir: Path | None = None,
+) -> LambdaResult:
+    """Finish a canary: the alias points wholly at the new version."""
+    return lambda_deploy.run(
+        spec, "promote", endpoint_url=endpoint_url, check=check, progress=progress, work_dir=work_dir
+    )

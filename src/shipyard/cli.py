@@ -289,10 +289,39 @@ def _print_result(result: Any) -> None:
 def _finish(result: Any, as_json: bool) -> None:
     if as_json:
         _emit_json(result.to_dict())
+    elif hasattr(result, "function_arn"):
+        _print_lambda(result)
     else:
         _print_result(result)
     if not result.ok:
         raise click.exceptions.Exit(EXIT_FAILED)
+
+
+def _strategy_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--strategy", type=click.Choice(["multi", "ami", "lambda", "container"]), default=None,
+        help="Override the spec's strategy.",
+    )(f)  # fmt: skip
+
+
+def _endpoint_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--endpoint-url", default=None, help="lambda: AWS API endpoint (default: $AWS_ENDPOINT_URL)."
+    )(f)
+
+
+def _print_lambda(result: Any) -> None:
+    state = "[green]ok[/]" if result.ok else "[red]FAILED[/]"
+    check = " (check mode: nothing changed)" if result.check else ""
+    weights = "".join(f" +{v} at {w:.0%}" for v, w in result.weights.items())
+    _out.print(
+        f"{result.operation} {result.service} {result.version}: {state}; "
+        f"alias {result.alias} -> {result.alias_version}{weights}{check}"
+    )
+    for action in result.actions:
+        _out.print(f"  {action}")
+    if result.message:
+        _err().print(f"[red]failed[/]: {result.message}", markup=True)
 
 
 def _host_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -305,16 +334,31 @@ def _host_options(f: Callable[..., Any]) -> Callable[..., Any]:
 @_host_options
 @click.option("--check", is_flag=True, help="Dry run: report what would change.")
 @click.option("--diff", is_flag=True, help="Show before/after.")
+@_strategy_option
+@_endpoint_option
+@click.option("--canary", type=click.IntRange(0, 99), default=0, help="lambda: percent to the new version.")
 @_json_option
 @_quiet_option
 def deploy(
-    spec: Path, inventory: Path | None, hosts: str | None, check: bool, diff: bool, as_json: bool, quiet: bool
+    spec: Path,
+    inventory: Path | None,
+    hosts: str | None,
+    check: bool,
+    diff: bool,
+    strategy: str | None,
+    endpoint_url: str | None,
+    canary: int,
+    as_json: bool,
+    quiet: bool,
 ) -> None:
     """Deploy a service by its spec (health-gated, rolls back on failure)."""
     from shipyard import api
 
     with _Progress(quiet) as progress:
-        result = api.deploy(spec, inventory=inventory, hosts=hosts, check=check, diff=diff, progress=progress)
+        result = api.deploy(
+            spec, inventory=inventory, hosts=hosts, check=check, diff=diff, progress=progress,
+            strategy=strategy, endpoint_url=endpoint_url, canary=canary,
+        )  # fmt: skip
     _finish(result, as_json)
 
 
@@ -337,6 +381,7 @@ def status(spec: Path, inventory: Path | None, hosts: str | None, as_json: bool,
 @click.option("--to", "to", default=None, help="Version to switch to (default: the previous release).")
 @_host_options
 @click.option("--check", is_flag=True, help="Dry run.")
+@_endpoint_option
 @_json_option
 @_quiet_option
 def rollback(
@@ -345,14 +390,18 @@ def rollback(
     inventory: Path | None,
     hosts: str | None,
     check: bool,
+    endpoint_url: str | None,
     as_json: bool,
     quiet: bool,
 ) -> None:
-    """Switch a service back to its previous release (or --to VERSION)."""
+    """Switch a service back to its previous release (or --to VERSION); lambda: the alias."""
     from shipyard import api
 
     with _Progress(quiet) as progress:
-        result = api.rollback(spec, to=to, inventory=inventory, hosts=hosts, check=check, progress=progress)
+        result = api.rollback(
+            spec, to=to, inventory=inventory, hosts=hosts, check=check, progress=progress,
+            endpoint_url=endpoint_url,
+        )  # fmt: skip
     _finish(result, as_json)
 
 
@@ -370,6 +419,83 @@ def remove(
 
     with _Progress(quiet) as progress:
         result = api.remove(spec, inventory=inventory, hosts=hosts, check=check, progress=progress)
+    _finish(result, as_json)
+
+
+# -- lambda strategy -----------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(path_type=Path))
+@click.option("--out", "out", type=click.Path(path_type=Path), default=None, help="Directory for the ZIP.")
+@_json_option
+def package(spec: Path, out: Path | None, as_json: bool) -> None:
+    """Build the spec's reproducible Lambda ZIP (limits and handler checked)."""
+    from shipyard import api
+    from shipyard.api import to_jsonable
+
+    result = api.package(spec, out_dir=out)
+    if as_json:
+        _emit_json(to_jsonable(result))
+    else:
+        _out.print(f"{result.path}: {result.size} bytes, {result.files} files, sha256 {result.sha256}")
+
+
+@cli.command()
+@click.argument("spec", required=False, type=click.Path(path_type=Path))
+@click.option("--event", "event", default=None, help="Event JSON file, or - for stdin.")
+@click.option(
+    "--sample", type=click.Choice(["s3", "apigw", "schedule", "kinesis", "dynamodb", "direct"]), default=None,
+    help="Use a sample event (without SPEC: print it).",
+)  # fmt: skip
+@_endpoint_option
+@_json_option
+def invoke(
+    spec: Path | None, event: str | None, sample: str | None, endpoint_url: str | None, as_json: bool
+) -> None:
+    """Run the handler locally from the built ZIP with an event; prints result and logs."""
+    from shipyard import api
+    from shipyard.lambda_invoke import sample_event
+    from shipyard.spec import load_spec
+
+    if spec is None:
+        if sample is None:
+            raise SpecError("SPEC", None, "give a spec, or --sample KIND to print a sample event")
+        _emit_json(sample_event(sample))
+        return
+    if event is not None and sample is not None:
+        raise SpecError("--event", event, "give --event or --sample, not both")
+    payload: Any = {}
+    if sample is not None:
+        payload = sample_event(sample, load_spec(spec))
+    elif event is not None:
+        try:
+            raw = sys.stdin.read() if event == "-" else Path(event).read_text(encoding="utf-8")
+            payload = json.loads(raw)
+        except (OSError, ValueError) as exc:
+            raise SpecError("--event", event, f"give a readable JSON file ({exc})") from None
+    result = api.invoke(spec, event=payload, endpoint_url=endpoint_url)
+    if as_json:
+        _emit_json(result.to_dict())
+    else:
+        sys.stderr.write(result.logs)
+        _out.print(json.dumps(result.result if result.ok else result.error, indent=2, default=str))
+    if not result.ok:
+        raise click.exceptions.Exit(EXIT_FAILED)
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(path_type=Path))
+@click.option("--check", is_flag=True, help="Dry run.")
+@_endpoint_option
+@_json_option
+@_quiet_option
+def promote(spec: Path, check: bool, endpoint_url: str | None, as_json: bool, quiet: bool) -> None:
+    """Finish a lambda canary: the alias points wholly at the new version."""
+    from shipyard import api
+
+    with _Progress(quiet) as progress:
+        result = api.promote(spec, endpoint_url=endpoint_url, check=check, progress=progress)
     _finish(result, as_json)
 
 
