@@ -41,6 +41,7 @@ setup: apt venv examples ## Everything the demo and the tests need
 lint: setup ## ruff, mypy, ansible-lint, ansible-doc
 	$(BIN)/ruff check src tests plugins examples
 	$(BIN)/ruff format --check src
+	packer fmt -check packer
 	$(BIN)/mypy
 	$(BIN)/ansible-lint --offline --profile production roles playbooks
 	ANSIBLE_COLLECTIONS_PATH=build/collections $(BIN)/python tests/check_docs.py

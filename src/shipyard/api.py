@@ -467,3 +467,53 @@ def promote(
     return lambda_deploy.run(
         spec, "promote", endpoint_url=endpoint_url, check=check, progress=progress, work_dir=work_dir
     )
+
+
+# -- ami strategy (the cloud steps live in shipyard.bake, Packer in shipyard.packer) ------------
+
+
+def bake(
+    spec: Path | str,
+    *,
+    endpoint_url: str | None = None,
+    inventory: Path | str | None = None,
+    host: str | None = None,
+    force: bool = False,
+    progress: ProgressCallback | None = None,
+    timeout: float | None = 1800,
+) -> Any:
+    """Bake SPEC into a machine image with Packer, or reuse the image with the same bake hash.
+
+    Returns a :class:`shipyard.bake.BakeResult` (``cached`` tells whether Packer ran). In the
+    lab, ``endpoint_url`` is the moto server and ``host`` the lab host Packer provisions.
+    """
+    from shipyard import bake as _bake
+
+    return _bake.run_bake(
+        spec,
+        endpoint_url=endpoint_url,
+        inventory=Path(inventory) if inventory is not None else None,
+        host=host,
+        force=force,
+        progress=progress,
+        timeout=timeout,
+    )
+
+
+def prune(
+    spec: Path | str, *, keep: int | None = None, dry_run: bool = False, endpoint_url: str | None = None
+) -> dict[str, Any]:
+    """Deregister all but the ``keep`` newest images of SPEC's service (and their snapshots).
+
+    Never removes an image a launch template version or a live instance uses.
+    """
+    from shipyard import bake as _bake
+
+    return _bake.run_prune(spec, keep=keep, dry_run=dry_run, endpoint_url=endpoint_url)
+
+
+def rollout(spec: Path | str, *, to: str | None = None, endpoint_url: str | None = None) -> dict[str, Any]:
+    """Make SPEC's image (or version ``to``'s) the default of its launch template; refresh its ASG."""
+    from shipyard import bake as _bake
+
+    return _bake.run_rollout(spec, to=to, endpoint_url=endpoint_url)

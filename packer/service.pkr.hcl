@@ -1,0 +1,81 @@
+# One machine image per service and version: the release installed and its instances enabled
+# at boot, by the same roles the multi strategy deploys with (playbooks/bake.yml).
+#
+# In the lab the EC2 API is the moto emulator, which runs no machines: the builder instance
+# exists only in the emulator, and the communicator (ssh_host) and Ansible reach a lab host.
+
+packer {
+  required_version = ">= 1.6.6"
+}
+
+locals {
+  ami_name = "shipyard-${var.service}-${var.version}-${var.timestamp}"
+  tags = {
+    "shipyard:service"         = var.service
+    "shipyard:version"         = var.version
+    "shipyard:artifact-sha256" = var.artifact_sha256
+    "shipyard:base-ami"        = var.base_ami
+    "shipyard:bake-hash"       = var.bake_hash
+    "shipyard:managed"         = "true"
+    "Name"                     = "shipyard-${var.service}-${var.version}"
+  }
+}
+
+source "amazon-ebs" "service" {
+  region              = var.region
+  custom_endpoint_ec2 = var.endpoint_ec2
+  source_ami          = var.base_ami
+  instance_type       = var.instance_type
+  ami_name            = local.ami_name
+  ami_description     = "shipyard ${var.service} ${var.version} (bake ${var.bake_hash})"
+  tags                = local.tags
+  snapshot_tags       = local.tags
+  run_tags = {
+    "shipyard:bake-id" = var.bake_id
+    "shipyard:service" = var.service
+  }
+  run_volume_tags = {
+    "shipyard:bake-id" = var.bake_id
+  }
+
+  communicator         = "ssh"
+  ssh_username         = var.ssh_username
+  ssh_host             = var.ssh_host
+  ssh_port             = var.ssh_port
+  ssh_keypair_name     = var.ssh_keypair_name
+  ssh_private_key_file = var.ssh_private_key_file
+  ssh_timeout          = "2m"
+
+  aws_polling {
+    delay_seconds = 1
+    max_attempts  = 120
+  }
+}
+
+build {
+  sources = ["source.amazon-ebs.service"]
+
+  provisioner "ansible" {
+    playbook_file = var.playbook_file
+    command       = var.ansible_playbook
+    use_proxy     = false
+    user          = var.ssh_username
+    extra_arguments = [
+      "-e", "@${var.vars_file}",
+      "-e", "ansible_python_interpreter=/usr/bin/python3",
+      "-e", "ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null'",
+    ]
+    ansible_env_vars = [
+      "ANSIBLE_COLLECTIONS_PATH=${var.collections_path}",
+      "ANSIBLE_HOST_KEY_CHECKING=False",
+      "ANSIBLE_NOCOLOR=True",
+      "ANSIBLE_PIPELINING=True",
+      "ANSIBLE_RETRY_FILES_ENABLED=False",
+    ]
+  }
+
+  post-processor "manifest" {
+    output     = var.manifest_file
+    strip_path = true
+  }
+}
