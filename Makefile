@@ -43,7 +43,8 @@ lint: setup ## ruff, mypy, ansible-lint, ansible-doc
 	$(BIN)/ruff format --check src
 	packer fmt -check packer
 	$(BIN)/mypy
-	$(BIN)/ansible-lint --offline --profile production roles playbooks
+	HOME=$(CURDIR)/build/lint-home ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/build/collections \
+	  $(BIN)/ansible-lint --offline --profile production roles playbooks
 	ANSIBLE_COLLECTIONS_PATH=build/collections $(BIN)/python tests/check_docs.py
 
 unit: setup ## Unit tests (no lab)

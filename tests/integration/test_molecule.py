@@ -26,6 +26,9 @@ def test_molecule_scenario(scenario: str, tmp_path: Path) -> None:
         "ANSIBLE_NOCOLOR": "1",
         "NO_COLOR": "1",
         "MOLECULE_EPHEMERAL_DIRECTORY": str(tmp_path / "ephemeral"),
+        # Molecule installs the collection under ~/.ansible/collections; a copy left there would
+        # shadow the checkout for later ansible-lint and ansible-playbook runs.
+        "HOME": str(tmp_path / "home"),
     }
     proc = subprocess.run(
         [str(bindir / "molecule"), "test", "-s", scenario],

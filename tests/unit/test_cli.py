@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -74,8 +75,15 @@ def test_deploy_refuses_wrong_sha_before_any_host(tmp_path: Path, capsys: pytest
 def test_deploy_without_inventory_is_invalid_input(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["deploy", str(HELLO), "-i", str(tmp_path / "none.yml")]) in (2,)
-    assert "inventory" in capsys.readouterr().err
+    art = tmp_path / "a.tar"
+    art.write_bytes(b"artifact")
+    spec = tmp_path / "svc.yml"
+    spec.write_text(
+        "name: svc\nversion: '1'\ncommand: /bin/true\n"
+        f"artifact: {{path: a.tar, sha256: '{hashlib.sha256(b'artifact').hexdigest()}'}}\n"
+    )
+    assert main(["deploy", str(spec), "-i", str(tmp_path / "none.yml")]) == 2
+    assert "--inventory: " in capsys.readouterr().err
 
 
 def test_unknown_command_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
