@@ -223,3 +223,42 @@ def test_requirements_are_vendored_for_lambda_and_cached(tmp_path: Path, aws: An
     assert first.sha256 == second.sha256
     with zipfile.ZipFile(first.path) as zf:
         assert "six.py" in zf.namelist()
+
+
+def test_stream_triggers_are_mapped_and_unmapped(tmp_path: Path, aws: Any, aws_endpoint: str) -> None:
+    """Kinesis and DynamoDB stream event source mappings follow the spec, both ways."""
+    suffix = uuid.uuid4().hex[:8]
+    name = f"streams-{suffix}"
+    kinesis, dynamodb, lam = aws("kinesis"), aws("dynamodb"), aws("lambda")
+    kinesis.create_stream(StreamName=f"k-{suffix}", ShardCount=1)
+    k_arn = kinesis.describe_stream(StreamName=f"k-{suffix}")["StreamDescription"]["StreamARN"]
+    table = dynamodb.create_table(
+        TableName=f"t-{suffix}",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+    )
+    d_arn = table["TableDescription"]["LatestStreamArn"]
+    spec = _service(tmp_path, name, f"b-{suffix}", triggers=False)
+
+    def with_streams(arns: list[str]) -> None:
+        text = spec.read_text().split("  triggers:")[0]
+        lines = "".join(f"      - {{arn: '{a}', starting_position: TRIM_HORIZON, batch_size: 10}}\n" for a in arns)
+        spec.write_text(text + ("  triggers:\n    streams:\n" + lines if arns else ""))
+
+    def mapped() -> dict[str, int]:
+        alias = lam.get_alias(FunctionName=name, Name="live")["AliasArn"]
+        maps = lam.list_event_source_mappings(FunctionName=alias)["EventSourceMappings"]
+        return {m["EventSourceArn"]: m["BatchSize"] for m in maps}
+
+    with_streams([k_arn, d_arn])
+    _deploy(spec, aws_endpoint)
+    assert mapped() == {k_arn: 10, d_arn: 10}
+    assert _deploy(spec, aws_endpoint).changed is False
+    with_streams([d_arn])
+    _deploy(spec, aws_endpoint)
+    assert mapped() == {d_arn: 10}
+    with_streams([])
+    _deploy(spec, aws_endpoint)
+    assert mapped() == {}
