@@ -124,7 +124,9 @@ def plan(state, desired):
     daemon_reload. Actions (dicts with an ``action`` key), in the order they are applied:
     daemon_reload, activate, stop (surplus, one batch), enable (running but not enabled),
     start (missing, one batch, health-checked together), restart (one action per batch of
-    ``max_unavailable`` instances, each health-checked before the next).
+    ``max_unavailable`` instances, each health-checked before the next), ready (with a
+    ``balancer``: running instances on ``release`` that the balancer holds in MAINT or DRAIN,
+    their ``lb_status``).
     """
     actions = []
     instances = state.get("instances", {})
@@ -168,6 +170,11 @@ def plan(state, desired):
             "release": release,
             "from": {str(p): instances[p].get("release") for p in batch},
         })
+    if desired.get("balancer"):
+        held = [p for p in running if p not in stale
+                and (instances[p].get("lb_status") or "").split(" ")[0] in ("MAINT", "DRAIN")]
+        if held:
+            actions.append({"action": "ready", "ports": held})
     return actions
 
 
@@ -211,6 +218,7 @@ def describe(action, service, check_mode=False):
         "enable": "enable",
         "start": "start and enable",
         "restart": "restart (rolling)",
+        "ready": "put back in the balancer's rotation",
     }[action["action"]]
     if "ports" in action:
         units = ", ".join(unit_name(service, p) for p in action["ports"])

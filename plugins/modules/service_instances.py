@@ -23,6 +23,12 @@ description:
   - When an instance fails its health check and O(rollback_on_failure) is set, C(current) is
     switched back, the instances touched are restarted on the old release and waited for, and the
     module fails naming the instance, the reason and the unit's last journal lines.
+  - With O(balancer), the instances sit behind an HAProxy backend (one server per port, named
+    after the port). Before an instance restarts it is set to C(drain) through HAProxy's runtime
+    API, its in-flight requests are waited for (at most O(balancer.drain_timeout) seconds), then
+    it is set to C(maint); after its health check passes it is set to C(ready) again. An instance
+    that fails stays in C(maint), so the balancer never sends it traffic; the rollback drains and
+    restarts the touched instances the same way and readies only those that pass.
   - A run with nothing to do changes nothing and reports RV(ignore:changed=false).
 author:
   - shipyard developers
@@ -94,8 +100,29 @@ options:
         release and there was one before.
     type: bool
     default: true
+  balancer:
+    description:
+      - The HAProxy in front of the instances; omit when there is none.
+      - Running instances on O(release) that the balancer holds in C(maint) or C(drain) (left by
+        an earlier failed run) are set C(ready) again.
+    type: dict
+    version_added: 0.2.0
+    suboptions:
+      socket:
+        description: Path of HAProxy's runtime API socket (C(level admin)).
+        type: path
+        required: true
+      backend:
+        description: The backend whose servers are the instances (server name = port).
+        type: str
+        required: true
+      drain_timeout:
+        description: Seconds an instance's in-flight requests get before it is restarted anyway.
+        type: float
+        default: 10.0
 notes:
-  - Runs as root. Uses C(systemctl) and C(journalctl); health checks use Python's urllib.
+  - Runs as root. Uses C(systemctl) and C(journalctl); health checks use Python's urllib; the
+    balancer is driven over its unix socket (no C(socat) needed).
 seealso:
   - module: shipyard.deploy.service_instances_info
   - module: shipyard.deploy.service_ports
@@ -149,6 +176,7 @@ instances:
       memory: 11403264
       restarts: 0
       healthy: true
+      in_rotation: true
   contains:
     port:
       description: The instance's port (its instance name).
@@ -190,6 +218,13 @@ instances:
       type: bool
       returned: always
       sample: true
+    in_rotation:
+      description:
+        - Whether the balancer sends the instance new requests (HAProxy status UP); null without
+          O(balancer) or when the balancer cannot be asked.
+      type: bool
+      returned: always
+      sample: true
 current:
   description: The release C(current) points to after the run.
   returned: always
@@ -216,6 +251,12 @@ health:
   returned: when instances were started or restarted
   type: dict
   sample: {"8080": {healthy: true, reason: HTTP 200, attempts: 2, seconds: 0.61}}
+balancer:
+  description: What the balancer did, in order (drained ports and seconds waited, readied ports).
+  returned: when O(balancer) is set and instances were restarted
+  type: list
+  elements: dict
+  sample: [{drained: [8080], seconds: 0.2, timed_out: []}, {ready: [8080], seconds: 0.6, not_up: []}]
 rolled_back:
   description: Whether C(current) was switched back after a failed health check.
   returned: always
@@ -250,6 +291,7 @@ from ansible_collections.shipyard.deploy.plugins.module_utils._fs import (
     atomic_write,
     remove_link,
 )
+from ansible_collections.shipyard.deploy.plugins.module_utils._haproxy import Balancer
 from ansible_collections.shipyard.deploy.plugins.module_utils._health import (
     probe_all,
     wait_all,
@@ -292,6 +334,14 @@ ARGUMENT_SPEC = {
     "daemon_reload": {"type": "bool", "default": False},
     "restart_all": {"type": "bool", "default": False},
     "rollback_on_failure": {"type": "bool", "default": True},
+    "balancer": {
+        "type": "dict",
+        "options": {
+            "socket": {"type": "path", "required": True},
+            "backend": {"type": "str", "required": True},
+            "drain_timeout": {"type": "float", "default": 10.0},
+        },
+    },
 }
 
 
@@ -308,6 +358,10 @@ def validate_params(params, check_mode):
         if health[key] <= 0:
             raise ServiceInstancesFailure(
                 "health.%s=%s: it must be a positive number of seconds" % (key, health[key]))
+    balancer = params.get("balancer")
+    if balancer and not 0 <= balancer["drain_timeout"] <= 600:
+        raise ServiceInstancesFailure(
+            "balancer.drain_timeout=%s: use 0 to 600 seconds" % balancer["drain_timeout"])
     if params["state"] == "started":
         release = params["release"]
         if not release or "/" in release or release in (".", ".."):
@@ -334,6 +388,7 @@ class Reconciler(object):
         self.activation = None
         self.touched = []
         self.health = {}
+        self.balancer = make_balancer(params)
 
     def units(self, ports):
         return [unit_name(self.service, p) for p in ports]
@@ -384,10 +439,21 @@ class Reconciler(object):
                 self.systemd.enable_now(units)
                 self.touched.extend(action["ports"])
                 self.check(action["ports"])
+                self.ready(action["ports"])
             elif kind == "restart":
+                if self.balancer:
+                    self.balancer.drain(action["ports"])
                 self.systemd.restart(self.units(action["ports"]))
                 self.touched.extend(action["ports"])
                 self.check(action["ports"])
+                self.ready(action["ports"])
+            elif kind == "ready":
+                self.ready(action["ports"])
+
+    def ready(self, ports):
+        """Put healthy instances back in the balancer's rotation (no-op without a balancer)."""
+        if self.balancer and ports:
+            self.balancer.ready(ports, self.params["health"]["start_timeout"])
 
     def check(self, ports):
         failed = self.wait(ports)
@@ -419,18 +485,57 @@ class Reconciler(object):
         old = self.activation["from"]
         self.set_links(old, self.activation["old_previous"])
         ports = sorted(set(self.touched))
-        self.systemd.restart(self.units(ports))
-        failed = self.wait(ports)
+        if self.balancer:
+            failed = self.rollback_behind_balancer(ports)
+        else:
+            self.systemd.restart(self.units(ports))
+            failed = self.wait(ports)
         if failed:
             return True, "Rolled back to %s, but %s still unhealthy." % (
                 old, ", ".join(self.units(failed)))
         return True, "Rolled back to %s; %s healthy again." % (old, ", ".join(self.units(ports)))
 
 
-def report(state, health_params):
+    def rollback_behind_balancer(self, ports):
+        """Drain, restart and health-check ``ports`` a batch at a time; ready the healthy ones.
+
+        Returns the ports still unhealthy (they stay in maint, out of rotation).
+        """
+        step = max(int(self.params["max_unavailable"] or 1), 1)
+        failed = []
+        for index in range(0, len(ports), step):
+            batch = ports[index:index + step]
+            self.balancer.drain(batch)
+            self.systemd.restart(self.units(batch))
+            bad = self.wait(batch)
+            failed.extend(bad)
+            self.ready([p for p in batch if p not in bad])
+        return failed
+
+
+def make_balancer(params):
+    """The runtime-API client of the balancer in ``params``, or None."""
+    spec = params.get("balancer")
+    if not spec:
+        return None
+    return Balancer(spec["socket"], spec["backend"], spec["drain_timeout"])
+
+
+def rotation(balancer):
+    """{port: server record} from the balancer, {} without one or when it cannot be asked."""
+    if balancer is None:
+        return {}
+    try:
+        return balancer.servers()
+    except ShipyardModuleError:
+        return {}
+
+
+def report(state, health_params, servers=None):
     """Per-instance records with one health probe of each running instance."""
     running = [p for p, i in state["instances"].items() if i["active"]]
     probes = probe_all(running, health_params["path"], health_params["timeout"]) if running else {}
+    servers = servers or {}
     out = []
     for port in sorted(state["instances"]):
         record = state["instances"][port]
@@ -443,6 +548,7 @@ def report(state, health_params):
             "memory": record["memory"],
             "restarts": record["restarts"],
             "healthy": probes[port][0] if port in probes else None,
+            "in_rotation": servers[port]["in_rotation"] if port in servers else None,
         })
     return out
 
@@ -453,6 +559,10 @@ def run(module, result):
     systemd = Systemctl(module)
     ports = params["ports"] if params["state"] == "started" else []
     before = read_state(systemd, params["service"], params["root"], ports)
+    balancer = make_balancer(params)
+    servers = rotation(balancer)
+    for port, record in before["instances"].items():
+        record["lb_status"] = servers.get(port, {}).get("status")
     desired = dict(params, ports=ports)
     actions = plan(before, desired)
     result["changed"] = bool(actions)
@@ -463,22 +573,28 @@ def run(module, result):
         result["diff"] = {"before": diff_view(predict(before, [])), "after": diff_view(after_view)}
     if module.check_mode or not actions:
         result.update(current=before["current"], previous=before["previous"],
-                      instances=report(before, params["health"]))
+                      instances=report(before, params["health"], servers))
         return
     reconciler = Reconciler(module, systemd, params)
     try:
         reconciler.apply(actions)
     except ShipyardModuleError as exc:
         exc.details.setdefault("health", reconciler.health)
+        if balancer:
+            exc.details["balancer"] = reconciler.balancer.events
         try:
             exc.details["instances"] = report(
-                read_state(systemd, params["service"], params["root"], ports), params["health"])
+                read_state(systemd, params["service"], params["root"], ports), params["health"],
+                rotation(balancer))
         except ShipyardModuleError:
             pass  # keep the first failure; the partial result has what is known
         raise
     after = read_state(systemd, params["service"], params["root"], ports)
     result.update(current=after["current"], previous=after["previous"],
-                  instances=report(after, params["health"]), health=reconciler.health)
+                  instances=report(after, params["health"], rotation(balancer)),
+                  health=reconciler.health)
+    if balancer:
+        result["balancer"] = reconciler.balancer.events
 
 
 def main():

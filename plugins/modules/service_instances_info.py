@@ -42,6 +42,23 @@ options:
         description: Seconds the request may take.
         type: float
         default: 5.0
+  balancer:
+    description:
+      - The HAProxy in front of the instances, asked over its runtime API which instances are in
+        rotation (RV(instances[].in_rotation)).
+      - When omitted, C(/run/shipyard-lb-<service>/admin.sock) (backend C(<service>)) is asked
+        if it exists.
+    type: dict
+    version_added: 0.2.0
+    suboptions:
+      socket:
+        description: Path of HAProxy's runtime API socket.
+        type: path
+        required: true
+      backend:
+        description: The backend whose servers are the instances (server name = port).
+        type: str
+        required: true
 seealso:
   - module: shipyard.deploy.service_instances
 """
@@ -66,7 +83,20 @@ instances:
   elements: dict
   sample:
     - {port: 8080, unit: shipyard-hello@8080.service, state: active/running, pid: 4242,
-       release: 1.0.0, memory: 11403264, restarts: 0, healthy: true}
+       release: 1.0.0, memory: 11403264, restarts: 0, healthy: true, in_rotation: true}
+  contains:
+    in_rotation:
+      description:
+        - Whether the balancer sends the instance requests (HAProxy status UP); null without a
+          balancer or when it cannot be asked.
+      type: bool
+      returned: always
+      sample: true
+    balancer_status:
+      description: The instance's server status in HAProxy (UP, DOWN, DRAIN, MAINT), null without one.
+      type: str
+      returned: always
+      sample: UP
 current:
   description: The release C(current) points to, null when none.
   returned: always
@@ -110,6 +140,7 @@ from ansible_collections.shipyard.deploy.plugins.module_utils._common import (
     check_ports,
     check_service_name,
 )
+from ansible_collections.shipyard.deploy.plugins.module_utils._haproxy import servers as lb_servers
 from ansible_collections.shipyard.deploy.plugins.module_utils._health import probe_all
 from ansible_collections.shipyard.deploy.plugins.module_utils._instances import (
     MANIFEST,
@@ -145,6 +176,20 @@ def list_releases(path):
     return out
 
 
+def read_rotation(params):
+    """{port: {status, in_rotation}} from the balancer; {} without one or when unreachable."""
+    balancer = params.get("balancer")
+    if not balancer:
+        path = "/run/shipyard-lb-%s/admin.sock" % params["service"]
+        if not os.path.exists(path):
+            return {}
+        balancer = {"socket": path, "backend": params["service"]}
+    try:
+        return lb_servers(balancer["socket"], balancer["backend"])
+    except ShipyardModuleError:
+        return {}
+
+
 def gather(module, result):
     params = module.params
     for message in (check_service_name(params["service"]), check_ports(params["ports"])):
@@ -153,11 +198,14 @@ def gather(module, result):
     state = read_state(Systemctl(module), params["service"], params["root"], params["ports"])
     running = [p for p, i in state["instances"].items() if i["active"]]
     probes = probe_all(running, params["health"]["path"], params["health"]["timeout"])
+    rotation = read_rotation(params)
     instances = []
     for port in sorted(state["instances"]):
         record = dict(state["instances"][port])
         record["healthy"] = probes[port][0] if port in probes else None
         record["health"] = probes[port][1] if port in probes else None
+        record["in_rotation"] = rotation[port]["in_rotation"] if port in rotation else None
+        record["balancer_status"] = rotation[port]["status"] if port in rotation else None
         instances.append(record)
     missing = [p for p in params["ports"] if p not in running]
     result.update(
@@ -182,6 +230,13 @@ def main():
                 "options": {
                     "path": {"type": "str", "default": "/health"},
                     "timeout": {"type": "float", "default": 5.0},
+                },
+            },
+            "balancer": {
+                "type": "dict",
+                "options": {
+                    "socket": {"type": "path", "required": True},
+                    "backend": {"type": "str", "required": True},
                 },
             },
         },

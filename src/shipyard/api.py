@@ -59,6 +59,8 @@ class InstanceStatus:
     memory: int | None
     restarts: int | None
     healthy: bool | None
+    #: whether the host's balancer sends it requests (None: no balancer or unknown)
+    in_rotation: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -233,6 +235,7 @@ def _instance(host: str, inst: Mapping[str, Any]) -> InstanceStatus:
         memory=inst.get("memory"),
         restarts=inst.get("restarts"),
         healthy=inst.get("healthy"),
+        in_rotation=inst.get("in_rotation"),
     )
 
 

@@ -264,11 +264,13 @@ def _print_result(result: Any) -> None:
     _out.print(f"{verb} {result.service} {result.version}: {state}, {result.changed} changed{check}")
     if result.instances:
         table = Table()
-        for column in ("host", "port", "state", "release", "pid", "memory", "restarts", "healthy"):
+        columns = ("host", "port", "state", "release", "pid", "memory", "restarts", "healthy", "in rotation")
+        for column in columns:
             table.add_column(column)
         for i in result.instances:
             memory = f"{i.memory / 1048576:.1f}M" if isinstance(i.memory, int) else "-"
             healthy = "-" if i.healthy is None else ("yes" if i.healthy else "no")
+            rotation = "-" if i.in_rotation is None else ("yes" if i.in_rotation else "no")
             table.add_row(
                 i.host,
                 str(i.port),
@@ -278,6 +280,7 @@ def _print_result(result: Any) -> None:
                 memory,
                 str(i.restarts if i.restarts is not None else "-"),
                 healthy,
+                rotation,
             )
         _out.print(table)
     for f in result.failures:

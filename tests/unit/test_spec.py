@@ -126,3 +126,11 @@ def test_json_schema_documents_every_top_level_field() -> None:
         schema["properties"]
     )
     assert schema["properties"]["name"]["description"]
+
+
+def test_balancer_is_normalized_and_optional() -> None:
+    assert parse_spec(BASE).to_ansible()["balancer"] is None
+    svc = parse_spec({**BASE, "ports": {"base": 9000}, "balancer": {"port": 8000}})
+    assert svc.to_ansible()["balancer"] == {"port": 8000, "drain_timeout": 10.0}
+    svc = parse_spec({**BASE, "balancer": {"port": 8000, "drain_timeout": 3}})
+    assert svc.to_ansible()["balancer"]["drain_timeout"] == 3.0

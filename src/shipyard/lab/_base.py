@@ -33,6 +33,7 @@ PACKAGES: tuple[str, ...] = (
     "iproute2",
     "curl",
     "procps",
+    "haproxy",
 )
 #: Bump when the preparation steps change, so old caches are not reused.
 RECIPE_VERSION = 1
