@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,8 +19,10 @@ SCENARIOS = sorted(
 
 @pytest.mark.lab
 @pytest.mark.parametrize("scenario", SCENARIOS)
-def test_molecule_scenario(scenario: str, tmp_path: Path) -> None:
+def test_molecule_scenario(scenario: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     bindir = Path(sys.executable).parent
+    short_home = tempfile.mkdtemp(prefix="mh", dir="/tmp")
+    request.addfinalizer(lambda: shutil.rmtree(short_home, ignore_errors=True))
     env = {
         **os.environ,
         "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
@@ -28,7 +32,8 @@ def test_molecule_scenario(scenario: str, tmp_path: Path) -> None:
         "MOLECULE_EPHEMERAL_DIRECTORY": str(tmp_path / "ephemeral"),
         # Molecule installs the collection under ~/.ansible/collections; a copy left there would
         # shadow the checkout for later ansible-lint and ansible-playbook runs.
-        "HOME": str(tmp_path / "home"),
+        # (short: ssh's ControlPath socket lives under it and must fit a Unix socket path).
+        "HOME": short_home,
     }
     proc = subprocess.run(
         [str(bindir / "molecule"), "test", "-s", scenario],
