@@ -8,7 +8,9 @@ AMI id. An available image tagged with the same hash is reused without starting 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
+import importlib.util
 import json
 import logging
 import os
@@ -143,31 +145,31 @@ def resolve_base_ami(ec2: Any, ami: AmiSection, source: str | None = None) -> st
     return str(images[-1]["ImageId"])
 
 
+def _ami() -> Any:
+    """plugins/module_utils/_ami.py of the collection: the cloud steps the modules run too."""
+    return _load_ami(str(collection_root() / "plugins" / "module_utils" / "_ami.py"))
+
+
+@functools.cache
+def _load_ami(path: str) -> Any:
+    spec = importlib.util.spec_from_file_location("shipyard._collection_ami", path)
+    if spec is None or spec.loader is None:
+        raise SetupError(f"cannot load {path}: is the shipyard.deploy collection complete?")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def find_cached(ec2: Any, service: str, bake_hash: str) -> dict[str, Any] | None:
     """The newest available image of ``service`` tagged with ``bake_hash``, if any."""
-    images = ec2.describe_images(
-        Owners=["self"],
-        Filters=[
-            MANAGED,
-            {"Name": "tag:shipyard:service", "Values": [service]},
-            {"Name": "tag:shipyard:bake-hash", "Values": [bake_hash]},
-            {"Name": "state", "Values": ["available"]},
-        ],
-    ).get("Images", [])
-    if not images:
-        return None
-    images.sort(key=lambda i: (i.get("CreationDate", ""), i.get("Name", ""), i["ImageId"]))
-    return dict(images[-1])
+    found: dict[str, Any] | None = _ami().find_cached(ec2, service, bake_hash)
+    return found
 
 
 def service_images(ec2: Any, service: str, *, version: str | None = None) -> list[dict[str, Any]]:
     """Every shipyard-managed image of ``service`` (optionally one version), oldest first."""
-    filters = [MANAGED, {"Name": "tag:shipyard:service", "Values": [service]}]
-    if version is not None:
-        filters.append({"Name": "tag:shipyard:version", "Values": [version]})
-    images = ec2.describe_images(Owners=["self"], Filters=filters).get("Images", [])
-    images.sort(key=lambda i: (i.get("CreationDate", ""), i.get("Name", ""), i["ImageId"]))
-    return [dict(i) for i in images]
+    images: list[dict[str, Any]] = _ami().service_images(ec2, service, version=version)
+    return images
 
 
 def ensure_key_pair(ec2: Any, public_key: str, name: str) -> str:
@@ -221,19 +223,7 @@ def remove_leftovers(ec2: Any, found: Mapping[str, list[str]]) -> None:
 
 def images_in_use(ec2: Any) -> set[str]:
     """AMI ids a launch template version or a live instance uses."""
-    used: set[str] = set()
-    for page in ec2.get_paginator("describe_launch_templates").paginate():
-        for lt in page.get("LaunchTemplates", []):
-            versions = ec2.describe_launch_template_versions(LaunchTemplateId=lt["LaunchTemplateId"])
-            for v in versions.get("LaunchTemplateVersions", []):
-                image = v.get("LaunchTemplateData", {}).get("ImageId")
-                if image:
-                    used.add(image)
-    for res in ec2.describe_instances(
-        Filters=[{"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}]
-    )["Reservations"]:
-        for inst in res["Instances"]:
-            used.add(inst["ImageId"])
+    used: set[str] = _ami().images_in_use(ec2)
     return used
 
 
@@ -243,34 +233,8 @@ def prune(ec2: Any, service: str, keep: int, *, dry_run: bool = False) -> dict[s
     An image a launch template version or a live instance uses is never removed (and does not
     count against ``keep``).
     """
-    images = [i for i in service_images(ec2, service) if i.get("State") == "available"]
-    used = images_in_use(ec2)
-    candidates = [i for i in images if i["ImageId"] not in used]
-    newest = {i["ImageId"] for i in candidates[len(candidates) - keep :]} if keep else set()
-    removed: list[dict[str, Any]] = []
-    kept: list[dict[str, Any]] = []
-    for image in images:
-        snaps = [
-            m["Ebs"]["SnapshotId"]
-            for m in image.get("BlockDeviceMappings", [])
-            if m.get("Ebs", {}).get("SnapshotId")
-        ]
-        doc = {
-            "ami_id": image["ImageId"],
-            "name": image.get("Name"),
-            "version": tags_dict(image.get("Tags")).get("shipyard:version"),
-            "snapshots": snaps,
-            "in_use": image["ImageId"] in used,
-        }
-        if image["ImageId"] in newest or image["ImageId"] in used:
-            kept.append(doc)
-            continue
-        removed.append(doc)
-        if not dry_run:
-            ec2.deregister_image(ImageId=image["ImageId"])
-            for snap in snaps:
-                ec2.delete_snapshot(SnapshotId=snap)
-    return {"removed": removed, "kept": kept}
+    done: dict[str, list[dict[str, Any]]] = _ami().prune(ec2, service, keep, dry_run=dry_run)
+    return done
 
 
 def rollout(
@@ -282,48 +246,24 @@ def rollout(
     launch_template: str,
     autoscaling_group: str | None,
 ) -> dict[str, Any]:
-    """A new launch template version with ``ami_id``, made the default; an instance refresh if asked."""
-    found = ec2.describe_launch_templates(
-        Filters=[{"Name": "launch-template-name", "Values": [launch_template]}]
-    )
-    if not found.get("LaunchTemplates"):
-        created = ec2.create_launch_template(
-            LaunchTemplateName=launch_template,
-            LaunchTemplateData={"ImageId": ami_id},
-            TagSpecifications=[
-                {
-                    "ResourceType": "launch-template",
-                    "Tags": [
-                        {"Key": "shipyard:service", "Value": service},
-                        {"Key": "shipyard:managed", "Value": "true"},
-                    ],
-                }
-            ],
+    """A new launch template version with ``ami_id``, made the default; an instance refresh if asked.
+
+    When the default version already uses ``ami_id`` nothing changes (and no refresh starts).
+    """
+    ami = _ami()
+    try:
+        done = ami.rollout(
+            ec2,
+            autoscaling,
+            service=service,
+            ami_id=ami_id,
+            launch_template=launch_template,
+            autoscaling_group=autoscaling_group,
         )
-        lt_id = created["LaunchTemplate"]["LaunchTemplateId"]
-        version = int(created["LaunchTemplate"]["LatestVersionNumber"])
-    else:
-        lt_id = found["LaunchTemplates"][0]["LaunchTemplateId"]
-        made = ec2.create_launch_template_version(
-            LaunchTemplateId=lt_id, SourceVersion="$Latest", LaunchTemplateData={"ImageId": ami_id}
-        )
-        version = int(made["LaunchTemplateVersion"]["VersionNumber"])
-        ec2.modify_launch_template(LaunchTemplateId=lt_id, DefaultVersion=str(version))
-    refresh = None
-    if autoscaling_group and autoscaling is not None:
-        try:
-            refresh = autoscaling.start_instance_refresh(AutoScalingGroupName=autoscaling_group).get(
-                "InstanceRefreshId"
-            )
-        except Exception as exc:
-            raise OperationError(f"instance refresh of {autoscaling_group} failed: {exc}") from exc
-    return {
-        "launch_template": launch_template,
-        "launch_template_id": lt_id,
-        "template_version": version,
-        "ami_id": ami_id,
-        "instance_refresh": refresh,
-    }
+    except ami.AmiError as exc:
+        raise OperationError(exc.message) from exc
+    keys = ("launch_template", "launch_template_id", "template_version", "ami_id", "instance_refresh")
+    return {key: done[key] for key in keys}
 
 
 # -- the verbs (shipyard.api.bake / prune / rollout call these) ----------------------------------
@@ -699,3 +639,16 @@ class QuickEc2:
                 images.append(image)
             break
         return {"Images": images}
+
+
+def ami_vars(spec: LoadedSpec) -> dict[str, Any]:
+    """The ``shipyard_ami`` variable of playbooks/ami.yml: the spec's ami: section."""
+    ami = spec.service.ami
+    if ami is None:
+        raise SpecError("ami", None, "playbooks/ami.yml needs an ami: section", source=str(spec.path))
+    return {
+        "regions": list(ami.regions),
+        "keep": ami.keep,
+        "launch_template": ami.launch_template or f"shipyard-{spec.service.name}",
+        "autoscaling_group": ami.autoscaling_group,
+    }
