@@ -14,6 +14,7 @@ __metaclass__ = type
 import os
 
 from ansible.module_utils.basic import env_fallback
+from ansible_collections.shipyard.deploy.plugins.module_utils._common import ShipyardModuleError
 
 AWS_ARGUMENT_SPEC = {
     "endpoint_url": {"type": "str", "fallback": (env_fallback, ["AWS_ENDPOINT_URL"])},
@@ -25,13 +26,8 @@ AWS_ARGUMENT_SPEC = {
 }
 
 
-class AwsError(Exception):
-    """A failed AWS call: message and the botocore error."""
-
-    def __init__(self, message, cause=None):
-        super(AwsError, self).__init__(message)
-        self.message = message
-        self.cause = cause
+class AwsError(ShipyardModuleError):
+    """A failed AWS call: message and the botocore error (the shared module error)."""
 
 
 def aws_argument_spec(**extra):

@@ -87,15 +87,11 @@ from ansible_collections.shipyard.deploy.plugins.module_utils._aws import (
     Clients,
     aws_argument_spec,
 )
+from ansible_collections.shipyard.deploy.plugins.module_utils._common import ShipyardModuleError
 
 
-class AmiInfoFailure(Exception):
+class AmiInfoFailure(ShipyardModuleError):
     """The module's one error: message and cause."""
-
-    def __init__(self, message, cause=None):
-        super(AmiInfoFailure, self).__init__(message)
-        self.message = message
-        self.cause = cause
 
 
 def main():
@@ -124,7 +120,7 @@ def main():
         if p["bake_hash"] and result["images"]:
             result["image"] = result["images"][0]
     except (AwsError, AmiInfoFailure) as exc:
-        module.fail_json(msg=exc.message, **result)
+        module.fail_json(msg=str(exc), **result)
     module.exit_json(**result)
 
 

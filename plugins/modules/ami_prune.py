@@ -83,15 +83,11 @@ from ansible_collections.shipyard.deploy.plugins.module_utils._aws import (
     Clients,
     aws_argument_spec,
 )
+from ansible_collections.shipyard.deploy.plugins.module_utils._common import ShipyardModuleError
 
 
-class AmiPruneFailure(Exception):
+class AmiPruneFailure(ShipyardModuleError):
     """The module's one error: message and cause."""
-
-    def __init__(self, message, cause=None):
-        super(AmiPruneFailure, self).__init__(message)
-        self.message = message
-        self.cause = cause
 
 
 def main():
@@ -114,7 +110,7 @@ def main():
             raise AmiPruneFailure("prune of %s: %s" % (p["service"], exc), exc) from exc
         result.update(done, changed=bool(done["removed"]))
     except (AwsError, AmiPruneFailure) as exc:
-        module.fail_json(msg=exc.message, **result)
+        module.fail_json(msg=str(exc), **result)
     if module._diff:
         kept = [d["ami_id"] for d in result["kept"]]
         result["diff"] = {

@@ -201,17 +201,13 @@ from ansible_collections.shipyard.deploy.plugins.module_utils._aws import (
     call,
     error_code,
 )
+from ansible_collections.shipyard.deploy.plugins.module_utils._common import ShipyardModuleError
 
 PREFIX = "shipyard-"
 
 
-class LambdaFailure(Exception):
+class LambdaFailure(ShipyardModuleError):
     """The module's one error: message and cause."""
-
-    def __init__(self, message, cause=None):
-        super(LambdaFailure, self).__init__(message)
-        self.message = message
-        self.cause = cause
 
 
 # -- pure helpers --------------------------------------------------------------------------------
@@ -724,7 +720,7 @@ def main():
                           versions=[v["Version"] for v in state["versions"]])  # fmt: skip
     except (AwsError, LambdaFailure, OSError) as exc:
         result["changed"] = bool(result["actions"])
-        module.fail_json(msg=getattr(exc, "message", None) or str(exc), **result)
+        module.fail_json(msg=str(exc), **result)
     result["changed"] = bool(result["actions"])
     if module.check_mode:
         result["actions"] = ["would %s" % a for a in result["actions"]]

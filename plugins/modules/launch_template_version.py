@@ -99,15 +99,11 @@ from ansible_collections.shipyard.deploy.plugins.module_utils._aws import (
     Clients,
     aws_argument_spec,
 )
+from ansible_collections.shipyard.deploy.plugins.module_utils._common import ShipyardModuleError
 
 
-class LaunchTemplateFailure(Exception):
+class LaunchTemplateFailure(ShipyardModuleError):
     """The module's one error: message and cause."""
-
-    def __init__(self, message, cause=None):
-        super(LaunchTemplateFailure, self).__init__(message)
-        self.message = message
-        self.cause = cause
 
 
 def main():
@@ -135,7 +131,7 @@ def main():
             raise LaunchTemplateFailure("launch template %s: %s" % (p["name"], exc), exc) from exc
         result.update(done)
     except (AwsError, AmiError, LaunchTemplateFailure) as exc:
-        module.fail_json(msg=exc.message, **result)
+        module.fail_json(msg=str(exc), **result)
     if module._diff:
         result["diff"] = {
             "before": {"image_id": result["previous_image_id"]},
