@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from shipyard.errors import OperationError, SetupError, ShipyardError
+from shipyard.fsutil import atomic_write
 from shipyard.lab import _sys
 from shipyard.lab._base import ensure_base
 from shipyard.lab._model import (
@@ -350,7 +351,7 @@ class Lab:
         if inventory is not None:
             inventory = Path(inventory).absolute()
             state.inventory = str(inventory)
-            _sys.atomic_write(inventory, render_inventory(state), mode=0o644)
+            atomic_write(inventory, render_inventory(state), mode=0o644)
             self._say(f"lab {self.name}: inventory {inventory}")
         self._save(state)
         self._say(f"lab {self.name}: up")
@@ -658,7 +659,7 @@ class Lab:
 
     def _save(self, state: LabState) -> None:
         with self._save_lock:
-            _sys.atomic_write(state_path(self.state_root, self.name), state.to_json())
+            atomic_write(state_path(self.state_root, self.name), state.to_json())
 
     def _find_host(self, state: LabState, host: str) -> HostState:
         for h in state.hosts:
