@@ -141,8 +141,8 @@ def test_shared_lab_inventory(lab: LabStatus) -> None:
     assert lab.inventory is not None
     doc = yaml.safe_load(lab.inventory.read_text())
     group = doc["all"]["children"]["lab"]
-    assert list(group["hosts"]) == ["pytest-h1", "pytest-h2", "pytest-h3"]
-    h1 = group["hosts"]["pytest-h1"]
+    assert list(group["hosts"]) == [f"{lab.name}-h1", f"{lab.name}-h2", f"{lab.name}-h3"]
+    h1 = group["hosts"][f"{lab.name}-h1"]
     assert h1["ansible_host"] == lab.hosts[0].address
     assert h1["ansible_user"] == "root"
     assert h1["ansible_ssh_private_key_file"] == str(lab.ssh_key)
@@ -152,7 +152,7 @@ def test_shared_lab_inventory(lab: LabStatus) -> None:
 def test_memory_limit_is_enforced_in_a_host(lab: LabStatus, lab_api: Lab) -> None:
     unit = f"sy-oom-{uuid.uuid4().hex[:8]}"
     killed = lab_api.ssh(
-        "pytest-h1",
+        f"{lab.name}-h1",
         ["systemd-run", "--wait", f"--unit={unit}", "-p", "MemoryMax=64M", "/usr/bin/python3", "-c", ALLOC],
         timeout=60,
     )
@@ -167,7 +167,7 @@ def test_memory_limit_is_enforced_in_a_host(lab: LabStatus, lab_api: Lab) -> Non
     assert "Memory cgroup out of memory" in kernel_log
 
     control = lab_api.ssh(
-        "pytest-h1",
+        f"{lab.name}-h1",
         ["systemd-run", "--wait", "-p", "MemoryMax=512M", "/usr/bin/python3", "-c", ALLOC],
         timeout=60,
     )
@@ -183,7 +183,7 @@ def test_hosts_reach_each_other(lab: LabStatus, lab_api: Lab, target: str) -> No
         "import socket,sys; s=socket.create_connection((sys.argv[1], 22), timeout=5); "
         "print(s.recv(64).decode().strip())"
     )
-    result = lab_api.ssh("pytest-h1", ["/usr/bin/python3", "-c", probe, where])
+    result = lab_api.ssh(f"{lab.name}-h1", ["/usr/bin/python3", "-c", probe, where])
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("SSH-")
 
