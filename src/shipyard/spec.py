@@ -660,7 +660,7 @@ def errors_from_validation(exc: ValidationError, source: str | None) -> SpecErro
         if isinstance(inner, _FieldError):
             field, value, fix = inner.field, inner.value, inner.fix
         else:
-            field = ".".join(str(p) for p in loc)
+            field = ".".join(str(p) if p != "" else "''" for p in loc)  # an empty key is named too
             value = error.get("input")
             fix = _fix_for(error, _fields_at(loc))
         if field in seen:  # union members repeat the same field: keep the first message
