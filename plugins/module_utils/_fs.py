@@ -14,6 +14,7 @@ import contextlib
 import fcntl
 import os
 import tempfile
+import time
 
 
 def read_link(path):
@@ -72,13 +73,39 @@ def remove_link(link):
         os.unlink(link)
 
 
+#: Where the per-service deploy locks live (under /run: a reboot clears them).
+LOCK_DIR = "/run/shipyard/locks"
+
+
 @contextlib.contextmanager
-def flock(path, mode=0o600):
-    """Hold an exclusive flock on ``path`` (created if missing) for the ``with`` block."""
+def flock(path, mode=0o600, timeout=None):
+    """Hold an exclusive flock on ``path`` (created if missing) for the ``with`` block.
+
+    With ``timeout`` (seconds), raise TimeoutError when the lock is not free by then. The kernel
+    drops the lock when the holding process dies, so a killed holder never blocks anyone.
+    """
     fd = os.open(path, os.O_RDWR | os.O_CREAT, mode)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        if timeout is None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        else:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise TimeoutError("%s is locked by another process" % path) from None
+                    time.sleep(0.2)
         yield
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+def service_flock(service, timeout=None, directory=LOCK_DIR):
+    """The flock of ``service``'s critical host work (instances, links, lease changes)."""
+    if not os.path.isdir(directory):
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+    return flock(os.path.join(directory, "." + service + ".flock"), timeout=timeout)

@@ -290,6 +290,7 @@ from ansible_collections.shipyard.deploy.plugins.module_utils._fs import (
     atomic_symlink,
     atomic_write,
     remove_link,
+    service_flock,
 )
 from ansible_collections.shipyard.deploy.plugins.module_utils._haproxy import Balancer
 from ansible_collections.shipyard.deploy.plugins.module_utils._health import (
@@ -605,7 +606,11 @@ def main():
     )
     result = {"changed": False, "actions": [], "instances": [], "rolled_back": False}
     try:
-        run(module, result)
+        if module.check_mode or check_service_name(module.params["service"]):
+            run(module, result)  # (an invalid name fails in run() with its message)
+        else:  # the service's flock: a concurrent or orphaned run's module waits for this one
+            with service_flock(module.params["service"]):
+                run(module, result)
     except ShipyardModuleError as exc:
         result.update(exc.result())
         module.fail_json(**result)
