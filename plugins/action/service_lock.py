@@ -16,7 +16,6 @@ import os
 import socket
 import time
 
-from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 MODULE = "shipyard.deploy.service_lock"
@@ -114,7 +113,12 @@ class ActionModule(ActionBase):
         if broken:
             warnings.append(
                 "broke the deploy lock of %s on %s held by %s: %s"
-                % (args.get("service"), task_vars.get("inventory_hostname"), describe(broken), broken.get("reason"))
+                % (
+                    args.get("service"),
+                    task_vars.get("inventory_hostname"),
+                    describe(broken),
+                    broken.get("reason"),
+                )
             )
         res["waited"] = round(time.monotonic() - started, 3)
         if warnings:

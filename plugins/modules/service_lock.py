@@ -34,7 +34,9 @@ options:
     type: str
     required: true
   state:
-    description: V(present) takes the lock (or reports its holder); V(absent) releases it when this owner holds it.
+    description:
+      - V(present) takes the lock (or reports its holder).
+      - V(absent) releases it when this owner holds it.
     type: str
     choices: [present, absent]
     default: present
@@ -147,7 +149,7 @@ def run(module):
         raise ServiceLockFailure("owner.token is required (use the action plugin, not the module alone)")
     directory = params["directory"]
     path = os.path.join(directory, params["service"] + ".json")
-    result = dict(changed=False, acquired=False, holder={}, broken={}, waited=0.0)
+    result = {"changed": False, "acquired": False, "holder": {}, "broken": {}, "waited": 0.0}
     if module.check_mode:
         result["holder"] = read_lease(path)
         result["acquired"] = plan(result["holder"], owner, time.time(), params["ttl"], None)[0]
@@ -170,7 +172,9 @@ def run(module):
     except TimeoutError as exc:
         raise ServiceLockFailure(
             "service %s: another run's module still works on the host after %d s (%s): wait for it"
-            % (params["service"], params["wait"], exc), cause=exc) from exc
+            % (params["service"], params["wait"], exc),
+            cause=exc,
+        ) from exc
     except OSError as exc:
         raise ServiceLockFailure("cannot use the lock in %s: %s" % (directory, exc), cause=exc) from exc
     return result
@@ -178,15 +182,15 @@ def run(module):
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            service=dict(type="str", required=True),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-            owner=dict(type="dict", required=True),
-            break_token=dict(type="str"),
-            ttl=dict(type="int", default=3600),
-            wait=dict(type="int", default=600),
-            directory=dict(type="path", default="/run/shipyard/locks"),
-        ),
+        argument_spec={
+            "service": {"type": "str", "required": True},
+            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+            "owner": {"type": "dict", "required": True},
+            "break_token": {"type": "str"},
+            "ttl": {"type": "int", "default": 3600},
+            "wait": {"type": "int", "default": 600},
+            "directory": {"type": "path", "default": "/run/shipyard/locks"},
+        },
         supports_check_mode=True,
     )
     try:
