@@ -161,8 +161,8 @@ def list_releases(path):
         return []
     out = []
     for name in names:
-        if not os.path.isdir(os.path.join(path, name)):
-            continue
+        if name.startswith(".") or not os.path.isdir(os.path.join(path, name)):
+            continue  # a release being deleted (.removing-*) is no release
         record = {"release": name, "sha256": None, "time": None, "activated": None,
                   "complete": False}
         try:

@@ -76,6 +76,10 @@ from ansible_collections.shipyard.deploy.plugins.module_utils._instances import 
 )
 
 
+#: Prefix of a release directory being deleted (never a release name: they start with [0-9A-Za-z]).
+REMOVING = ".removing-"
+
+
 class ServiceReleasesFailure(ShipyardModuleError):
     """Pruning failed."""
 
@@ -113,6 +117,8 @@ def prune(module, result):
     except FileNotFoundError:
         names = []
     for name in names:
+        if name.startswith(REMOVING):
+            continue
         try:
             with open(os.path.join(releases, name, MANIFEST)) as handle:
                 when = json.load(handle).get("activated")
@@ -121,10 +127,19 @@ def prune(module, result):
         if when:
             activated[name] = str(when)
     kept, removed = plan_prune(activated, params["keep"], protected)
+    if not module.check_mode:
+        # a prune killed half-way left these: they were renamed away first, so never in use
+        for name in names:
+            if name.startswith(REMOVING):
+                shutil.rmtree(os.path.join(releases, name), ignore_errors=True)
     if removed and not module.check_mode:
         for name in removed:
             try:
-                shutil.rmtree(os.path.join(releases, name))
+                # rename first (atomic): a killed prune never leaves a half-deleted release
+                # whose manifest still says it is complete
+                doomed = os.path.join(releases, "%s%s-%d" % (REMOVING, name, os.getpid()))
+                os.rename(os.path.join(releases, name), doomed)
+                shutil.rmtree(doomed)
             except OSError as exc:
                 raise ServiceReleasesFailure("cannot remove release %s: %s" % (name, exc),
                                              cause=exc, removed=removed, kept=kept) from exc
