@@ -1,0 +1,1 @@
+"""shipyard's benchmarks: ``python -m bench [--quick]`` (see bench/README.md)."""

@@ -1,0 +1,127 @@
+"""Command line and the run's matrix (what is measured in quick and full mode)."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PARTS = ("multi", "api", "scaling", "bake", "lambda")
+SIDES = ("shipyard", "baseline", "floor")
+PHASES = ("first", "noop", "upgrade")
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Config:
+    """One benchmark run."""
+
+    mode: str  # quick | full
+    lab: str
+    reps: int
+    instances: tuple[int, ...]  # multi matrix: instances per host
+    hosts: tuple[int, ...]  # multi matrix: hosts
+    api_instances: int
+    scale_instances: tuple[int, ...]  # scaling curve: instances per host (on 1 host)
+    scale_hosts: tuple[int, ...]  # scaling curve: hosts (at scale_hosts_instances each)
+    scale_hosts_instances: int
+    scale_reps: int
+    bake_reps: int
+    hit_reps: int
+    lambda_reps: int
+    parts: tuple[str, ...]
+    out: Path
+    work: Path
+    keep_lab: bool = False
+    profile: bool = True
+    note: str = ""
+    lab_hosts: int = field(init=False, default=0)
+
+    def __post_init__(self) -> None:
+        need = (
+            max([*self.hosts, *self.scale_hosts, 1])
+            if ("multi" in self.parts or "scaling" in self.parts)
+            else 1
+        )
+        object.__setattr__(self, "lab_hosts", need)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="shipyard's benchmarks: multi vs a plain role and a floor, API overhead, bake, "
+        "lambda packaging, scaling. Needs root (it brings up its own lab).",
+    )
+    p.add_argument("--quick", action="store_true", help="small matrix for CI (about 4 minutes)")
+    p.add_argument("--reps", type=int, default=None, help="repetitions per cell (default 3, quick 1)")
+    p.add_argument("--lab", default="bench", help="lab name (default: bench)")
+    p.add_argument(
+        "--parts", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)} (default: all)"
+    )
+    p.add_argument(
+        "--out", type=Path, default=HERE, help="where RESULTS.md and the PNGs go (default: bench/)"
+    )
+    p.add_argument("--work", type=Path, default=HERE / ".work", help="scratch dir (default: bench/.work)")
+    p.add_argument("--keep-lab", action="store_true", help="leave the lab up at the end (for debugging)")
+    p.add_argument("--no-profile", action="store_true", help="skip the task profile of shipyard's deploy")
+    p.add_argument(
+        "--note", default="", help="a remark printed at the top of RESULTS.md (e.g. about the machine)"
+    )
+    return p
+
+
+def parse(argv: list[str] | None = None) -> Config:
+    """Parse argv into a Config; exits 2 (argparse) on bad input."""
+    p = parser()
+    a = p.parse_args(argv)
+    parts = tuple(x.strip() for x in a.parts.split(",") if x.strip())
+    bad = [x for x in parts if x not in PARTS]
+    if bad or not parts:
+        p.error(f"--parts: {','.join(bad) or '(empty)'} is not a part: use a subset of {','.join(PARTS)}")
+    if a.reps is not None and not 1 <= a.reps <= 20:
+        p.error(f"--reps: {a.reps} is out of range: use 1..20")
+    if a.quick:
+        reps = a.reps or 1
+        return Config(
+            mode="quick",
+            lab=a.lab,
+            reps=reps,
+            instances=(1, 8),
+            hosts=(1,),
+            api_instances=8,
+            scale_instances=(1, 2, 4),
+            scale_hosts=(1, 2),
+            scale_hosts_instances=2,
+            scale_reps=reps,
+            bake_reps=0,
+            hit_reps=3,
+            lambda_reps=1,
+            parts=parts,
+            out=a.out,
+            work=a.work,
+            keep_lab=a.keep_lab,
+            profile=False,
+            note=a.note,
+        )
+    reps = a.reps or 3
+    return Config(
+        mode="full",
+        lab=a.lab,
+        reps=reps,
+        instances=(1, 8, 32),
+        hosts=(1, 3),
+        api_instances=8,
+        scale_instances=(1, 2, 4, 8, 16, 32, 64),
+        scale_hosts=(1, 2, 3, 4),
+        scale_hosts_instances=8,
+        scale_reps=max(reps - 1, 1),
+        bake_reps=reps,
+        hit_reps=5,
+        lambda_reps=reps,
+        parts=parts,
+        out=a.out,
+        work=a.work,
+        keep_lab=a.keep_lab,
+        profile=not a.no_profile,
+        note=a.note,
+    )

@@ -1,0 +1,396 @@
+"""The measured parts. Each appends samples ``{part, side, phase, instances, hosts, rep, seconds}``
+(and part-specific values) to the results; sides alternate and rotate who goes first, so the
+machine's drift hits every side alike."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.config import PHASES, SIDES, Config
+from bench.harness import ROOT, Bench, BenchError, artifact, artifact_sha
+
+Log = Callable[[str], None]
+UPGRADE = {"first": "1.0.0", "noop": "1.0.0", "upgrade": "2.0.0"}
+
+
+def rotate(items: tuple[str, ...] | list[str], by: int) -> list[str]:
+    """``items`` rotated left by ``by`` (who goes first changes every repetition)."""
+    seq = list(items)
+    if not seq:
+        return seq
+    k = by % len(seq)
+    return seq[k:] + seq[:k]
+
+
+def sequence(bench: Bench, side: str, instances: int, nhosts: int, **kw: Any) -> dict[str, float]:
+    """Clean hosts, then first deploy, no-op rerun and upgrade to 2.0.0; seconds per phase."""
+    hosts = bench.hosts[:nhosts]
+    bench.cleanup(hosts)
+    out: dict[str, float] = {}
+    for phase in PHASES:
+        version = UPGRADE[phase]
+        profile = kw.get("profile")
+        seconds = bench.deploy(
+            side,
+            instances,
+            version,
+            hosts,
+            **({"profile": profile / f"{side}-{phase}.json"} if profile else {}),
+        )
+        bench.verify(hosts, instances, version)
+        out[phase] = seconds
+    return out
+
+
+def multi(cfg: Config, bench: Bench, results: dict[str, Any], log: Log) -> None:
+    """shipyard vs baseline vs floor over the instances x hosts matrix, all three phases."""
+    turn = 0
+    for rep in range(cfg.reps):
+        for nhosts in cfg.hosts:
+            for n in cfg.instances:
+                for side in rotate(SIDES, turn):
+                    got = sequence(bench, side, n, nhosts)
+                    for phase, seconds in got.items():
+                        results["samples"].append(
+                            {
+                                "part": "multi",
+                                "side": side,
+                                "phase": phase,
+                                "instances": n,
+                                "hosts": nhosts,
+                                "rep": rep,
+                                "seconds": round(seconds, 4),
+                            }
+                        )
+                    log(
+                        f"multi rep {rep + 1}/{cfg.reps} {nhosts}h x {n}: {side} "
+                        + " ".join(f"{p}={s:.2f}s" for p, s in got.items())
+                    )
+                turn += 1
+    if cfg.profile:
+        profile(cfg, bench, results, log)
+
+
+def profile(cfg: Config, bench: Bench, results: dict[str, Any], log: Log) -> None:
+    """One extra, untimed sequence of shipyard and the baseline at the largest cell with a
+    per-task timing callback: what takes the time."""
+    n = max(cfg.instances)
+    out = bench.work / "profile"
+    out.mkdir(parents=True, exist_ok=True)
+    for side in ("shipyard", "baseline"):
+        sequence(bench, side, n, 1, profile=out)
+        for phase in PHASES:
+            doc = json.loads((out / f"{side}-{phase}.json").read_text())
+            results["profiles"][f"{side}/{phase}"] = {"instances": n, "hosts": 1, **doc}
+    log(f"profile: shipyard and baseline at {n} instances on 1 host recorded")
+
+
+def api_overhead(cfg: Config, bench: Bench, results: dict[str, Any], log: Log) -> None:
+    """The deploy playbook through shipyard.api (ansible-runner) vs bare ansible-playbook.
+
+    Both run the collection's playbook with the same variables and the same environment
+    (:func:`shipyard.runner.ansible_env`); the phase is the no-op rerun, where a fixed overhead
+    weighs most. The API call is timed in-process, as a Python caller sees it.
+    """
+    from shipyard import api
+    from shipyard.collection import playbook
+    from shipyard.runner import ansible_env
+
+    n = cfg.api_instances
+    hosts = bench.hosts[:1]
+    spec = bench.spec(n, "1.0.0")
+    bench.cleanup(hosts)
+    first = api.deploy(spec, inventory=bench.inventory, hosts=hosts[0].name, work_dir=bench.work / "api")
+    if not first.ok:
+        raise BenchError(f"api.deploy failed: {first.failures}")
+    varfile = bench.work / "vars" / "api-bare.json"
+    varfile.write_text(json.dumps({**api.render(spec), "shipyard_hosts": hosts[0].name}))
+    book = playbook("deploy")
+    env = {**os.environ, **ansible_env()}
+
+    def bare() -> float:
+        argv = [bench.ansible_playbook, "-i", str(bench.inventory), str(book), "-e", f"@{varfile}"]
+        started = time.perf_counter()
+        proc = subprocess.run(argv, cwd=book.parent, env=env, capture_output=True, text=True, check=False)
+        elapsed = time.perf_counter() - started
+        if proc.returncode != 0 or "changed=0" not in proc.stdout:
+            raise BenchError(
+                f"bare ansible-playbook no-op failed or changed something:\n{proc.stdout[-2000:]}"
+            )
+        return elapsed
+
+    def through_api() -> float:
+        started = time.perf_counter()
+        res = api.deploy(spec, inventory=bench.inventory, hosts=hosts[0].name, work_dir=bench.work / "api")
+        elapsed = time.perf_counter() - started
+        if not res.ok or res.changed:
+            raise BenchError(
+                f"api.deploy no-op failed or changed something: {res.failures} changed={res.changed}"
+            )
+        return elapsed
+
+    reps = max(cfg.reps, 2)
+    for rep in range(reps):
+        for side in rotate(("api", "bare"), rep):
+            seconds = through_api() if side == "api" else bare()
+            results["samples"].append(
+                {
+                    "part": "api",
+                    "side": side,
+                    "phase": "noop",
+                    "instances": n,
+                    "hosts": 1,
+                    "rep": rep,
+                    "seconds": round(seconds, 4),
+                }
+            )
+            log(f"api rep {rep + 1}/{reps}: {side} no-op {seconds:.2f}s")
+
+
+def scaling(cfg: Config, bench: Bench, results: dict[str, Any], log: Log) -> None:
+    """shipyard's first deploy as instances per host grow (1 host) and as hosts grow.
+
+    Points the multi matrix already measured (same cell, shipyard, first deploy) are reused;
+    the others are measured here, each after a cleanup.
+    """
+    have = {
+        (s["instances"], s["hosts"])
+        for s in results["samples"]
+        if s["part"] == "multi" and s["side"] == "shipyard" and s["phase"] == "first"
+    }
+    cells = [(n, 1) for n in cfg.scale_instances]
+    cells += [
+        (cfg.scale_hosts_instances, h) for h in cfg.scale_hosts if (cfg.scale_hosts_instances, h) not in cells
+    ]
+    for rep in range(cfg.scale_reps):
+        for n, nhosts in cells:
+            if (n, nhosts) in have:
+                continue
+            hosts = bench.hosts[:nhosts]
+            bench.cleanup(hosts)
+            seconds = bench.shipyard(n, "1.0.0", hosts)
+            bench.verify(hosts, n, "1.0.0")
+            results["samples"].append(
+                {
+                    "part": "scaling",
+                    "side": "shipyard",
+                    "phase": "first",
+                    "instances": n,
+                    "hosts": nhosts,
+                    "rep": rep,
+                    "seconds": round(seconds, 4),
+                }
+            )
+            log(f"scaling rep {rep + 1}/{cfg.scale_reps}: {nhosts}h x {n}: {seconds:.2f}s")
+    bench.cleanup()
+
+
+# -- bake ---------------------------------------------------------------------------------------
+
+
+def _bake_spec(bench: Bench) -> Path:
+    doc = yaml.safe_load((ROOT / "services" / "hello-ami.yml").read_text())
+    doc.update(
+        name="benchami",
+        artifact={"path": str(artifact("1.0.0")), "sha256": artifact_sha("1.0.0"), "kind": "tarball"},
+        ports={"base": 9500},
+    )
+    doc["ami"]["launch_template"] = "shipyard-benchami"
+    path = bench.work / "specs" / "benchami.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def bake(cfg: Config, bench: Bench, results: dict[str, Any], log: Log, *, endpoint: str) -> None:
+    """First bake (shipyard, --force) vs bare ``packer build`` of the same template and variables;
+    then the cache hit, through the CLI (a user's command) and the API (in-process)."""
+    from shipyard import api, packer
+    from shipyard import bake as sbake
+
+    spec = _bake_spec(bench)
+    host = bench.hosts[0].name
+    captured: dict[str, Any] = {}
+    real_build = packer.build
+
+    def recording_build(template: Path, variables: Any, **kw: Any) -> Any:
+        captured.update(template=template, variables=dict(variables), env=dict(kw.get("env") or {}))
+        saved = bench.work / "bake" / "vars.json"
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(variables["vars_file"], saved)
+        return real_build(template, variables, **kw)
+
+    def shipyard_bake() -> float:
+        started = time.perf_counter()
+        res = api.bake(spec, endpoint_url=endpoint, inventory=bench.inventory, host=host, force=True)
+        elapsed = time.perf_counter() - started
+        if res.cached:
+            raise BenchError("a forced bake reported a cached image")
+        return elapsed
+
+    # The first shipyard bake records the template and variables the bare build reuses.
+    packer.build = recording_build  # type: ignore[assignment]
+    try:
+        first = shipyard_bake()
+    finally:
+        packer.build = real_build  # type: ignore[assignment]
+    results["samples"].append(
+        {"part": "bake", "side": "shipyard", "phase": "first", "rep": -1, "seconds": round(first, 4)}
+    )
+    log(f"bake: first shipyard bake {first:.2f}s (warm-up, recorded)")
+    if cfg.bake_reps:
+        ec2 = sbake.client("ec2", endpoint_url=endpoint, region=captured["variables"]["region"])
+        pub = Path(str(bench.key) + ".pub").read_text()
+        ec2.import_key_pair(KeyName="bench-bare", PublicKeyMaterial=pub.encode())
+        bare_dir = bench.work / "bake" / "bare"
+        bare_dir.mkdir(parents=True, exist_ok=True)
+
+        def bare_build(rep: int) -> float:
+            variables = dict(captured["variables"])
+            variables.update(
+                ssh_keypair_name="bench-bare",
+                vars_file=str(bench.work / "bake" / "vars.json"),
+                manifest_file=str(bare_dir / "manifest.json"),
+                bake_id=f"benchbare{rep}",
+                timestamp=time.strftime("%Y%m%d%H%M%S", time.gmtime()) + f"b{rep}",
+            )
+            argv = [str(packer.packer_path()), "build", "-machine-readable", "-color=false"]
+            for key, value in sorted(variables.items()):
+                argv += ["-var", f"{key}={value}"]
+            argv.append(str(captured["template"]))
+            started = time.perf_counter()
+            proc = subprocess.run(
+                argv,
+                env=packer.packer_env(captured["env"]),
+                cwd=bare_dir,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            elapsed = time.perf_counter() - started
+            if proc.returncode != 0 or ",artifact,0,id," not in proc.stdout:
+                raise BenchError(f"bare packer build failed (rc {proc.returncode}): {proc.stdout[-1500:]}")
+            return elapsed
+
+        try:
+            for rep in range(cfg.bake_reps):
+                for side in rotate(("shipyard", "packer"), rep):
+                    seconds = shipyard_bake() if side == "shipyard" else bare_build(rep)
+                    results["samples"].append(
+                        {
+                            "part": "bake",
+                            "side": side,
+                            "phase": "first",
+                            "rep": rep,
+                            "seconds": round(seconds, 4),
+                        }
+                    )
+                    log(f"bake rep {rep + 1}/{cfg.bake_reps}: {side} {seconds:.2f}s")
+        finally:
+            ec2.delete_key_pair(KeyName="bench-bare")
+    # Cache hits: the CLI as a user runs it (a new Python process), and the API in-process.
+    cli = [
+        str(Path(sys.executable).parent / "shipyard"),
+        "bake",
+        str(spec),
+        "--json",
+        "-i",
+        str(bench.inventory),
+        "--host",
+        host,
+    ]
+    env = {**os.environ, "AWS_ENDPOINT_URL": endpoint}
+    for rep in range(cfg.hit_reps):
+        started = time.perf_counter()
+        proc = subprocess.run(cli, env=env, capture_output=True, text=True, check=False)
+        seconds = time.perf_counter() - started
+        if proc.returncode != 0 or not json.loads(proc.stdout).get("cached"):
+            raise BenchError(
+                f"cached bake via the CLI failed or was not a hit: {proc.stdout[-800:]}{proc.stderr[-800:]}"
+            )
+        results["samples"].append(
+            {"part": "bake", "side": "cli", "phase": "hit", "rep": rep, "seconds": round(seconds, 4)}
+        )
+        started = time.perf_counter()
+        res = api.bake(spec, endpoint_url=endpoint, inventory=bench.inventory, host=host)
+        seconds_api = time.perf_counter() - started
+        if not res.cached:
+            raise BenchError("cached bake via the API was not a hit")
+        results["samples"].append(
+            {"part": "bake", "side": "api", "phase": "hit", "rep": rep, "seconds": round(seconds_api, 4)}
+        )
+        log(f"bake cache hit rep {rep + 1}/{cfg.hit_reps}: cli {seconds:.2f}s api {seconds_api:.3f}s")
+    bench.cleanup(bench.hosts[:1])
+
+
+# -- lambda -------------------------------------------------------------------------------------
+
+
+def lambda_pkg(cfg: Config, bench: Bench, results: dict[str, Any], log: Log) -> None:
+    """shipyard's package cold (empty dependency cache) and warm, and its ZIP vs ``zip -r``."""
+    from shipyard import lambda_pkg
+    from shipyard.spec import load_spec
+
+    doc = yaml.safe_load((ROOT / "services" / "imageupload.yml").read_text())
+    doc["lambda"]["source"] = str((ROOT / "services" / doc["lambda"]["source"]).resolve())
+    req = Path(__file__).resolve().parent / "lambda" / "requirements.txt"
+    doc["lambda"]["requirements"] = str(req)
+    spec_path = bench.work / "specs" / "imageupload-bench.yml"
+    spec_path.parent.mkdir(parents=True, exist_ok=True)
+    spec_path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    spec = load_spec(spec_path)
+    work = bench.work / "lambda"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    warm_cache = work / "cache-warm"
+    result = None
+    for rep in range(cfg.lambda_reps):
+        for side in rotate(("cold", "warm"), rep):
+            if side == "cold":
+                cache = Path(tempfile.mkdtemp(prefix="cold-", dir=work))
+            else:
+                cache = warm_cache
+                if not cache.exists():  # fill it once, untimed
+                    lambda_pkg.package(spec, out_dir=work / "out", cache_dir=cache)
+            started = time.perf_counter()
+            result = lambda_pkg.package(spec, out_dir=work / "out", cache_dir=cache)
+            seconds = time.perf_counter() - started
+            if result.deps_cached != (side == "warm"):
+                raise BenchError(f"lambda package {side}: deps_cached={result.deps_cached}")
+            results["samples"].append(
+                {"part": "lambda", "side": side, "phase": "package", "rep": rep, "seconds": round(seconds, 4)}
+            )
+            log(f"lambda rep {rep + 1}/{cfg.lambda_reps}: {side} {seconds:.2f}s")
+    assert result is not None
+    # The same tree, zipped the naive way: vendored deps + source, `zip -r`.
+    tree = work / "tree"
+    deps = next(p for p in warm_cache.iterdir() if (p / ".shipyard-complete").is_file())
+    shutil.copytree(deps, tree)
+    (tree / ".shipyard-complete").unlink()
+    shutil.copytree(Path(doc["lambda"]["source"]), tree, dirs_exist_ok=True)
+    naive = work / "naive.zip"
+    started = time.perf_counter()
+    subprocess.run(["zip", "-q", "-r", str(naive), "."], cwd=tree, check=True)
+    naive_seconds = time.perf_counter() - started
+    again = lambda_pkg.package(spec, out_dir=work / "again", cache_dir=warm_cache)
+    results["lambda"] = {
+        "requirements": req.read_text().strip(),
+        "files": result.files,
+        "zip_bytes": result.size,
+        "unzipped_bytes": result.unzipped_size,
+        "naive_zip_bytes": naive.stat().st_size,
+        "naive_zip_seconds": round(naive_seconds, 4),
+        "reproducible": again.sha256 == result.sha256,
+    }
+    log(f"lambda: zip {result.size} B vs naive zip -r {naive.stat().st_size} B")
