@@ -10,7 +10,7 @@ APT_PACKAGES := systemd-container debootstrap iproute2 openssh-client runc packe
 PYTEST_ARGS ?=
 LAB_HOSTS ?= 2
 
-.PHONY: help apt venv setup examples lint unit integration test demo demo-down collection wheel clean
+.PHONY: help apt venv setup examples lint unit integration test demo demo-down collection wheel clean bench bench-quick
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -39,7 +39,7 @@ examples: ## Build the example service's release tarballs (reproducible)
 setup: apt venv examples ## Everything the demo and the tests need
 
 lint: setup ## ruff, mypy, ansible-lint, ansible-doc
-	$(BIN)/ruff check src tests plugins examples
+	$(BIN)/ruff check src tests plugins examples bench
 	$(BIN)/ruff format --check src
 	packer fmt -check packer
 	$(BIN)/mypy
@@ -61,6 +61,16 @@ demo: setup ## Bring up the local lab and deploy the example service to it
 	 else $(BIN)/shipyard lab up --hosts $(LAB_HOSTS); fi
 	$(BIN)/shipyard deploy services/hello.yml
 	@$(BIN)/python examples/where.py services/hello.yml inventories/lab/hosts.yml
+
+$(BIN)/.bench-installed: pyproject.toml $(BIN)/.installed
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev,bench]'
+	touch $@
+
+bench: setup $(BIN)/.bench-installed ## Benchmarks -> bench/RESULTS.md + plots (root; ARGS=--quick for a small run)
+	$(BIN)/python -m bench $(ARGS)
+
+bench-quick: setup $(BIN)/.bench-installed ## The quick benchmark CI runs (small matrix, about 4 minutes)
+	$(BIN)/python -m bench --quick $(ARGS)
 
 demo-down: ## Remove the demo's lab
 	$(BIN)/shipyard lab down
