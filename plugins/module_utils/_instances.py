@@ -16,10 +16,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
 import os
 import re
 
 from ansible_collections.shipyard.deploy.plugins.module_utils._fs import read_link
+from ansible_collections.shipyard.deploy.plugins.module_utils._oci import IMAGE_JSON, container_id
 from ansible_collections.shipyard.deploy.plugins.module_utils._systemd import parse_int
 
 MANIFEST = ".shipyard-release.json"
@@ -50,7 +52,11 @@ def releases_dir(root, service):
 
 
 def release_of_path(path, releases):
-    """The release id of a directory under ``releases`` (a cwd, a link target), else None."""
+    """The release id of a path in ``releases`` (a cwd, a link target), else None.
+
+    The release directory itself or anything below it: a container instance's runc runs in
+    its bundle, ``releases/<release>/bundles/<port>``.
+    """
     if not path:
         return None
     path = path.rstrip("/")
@@ -58,13 +64,27 @@ def release_of_path(path, releases):
         path = path[: -len(" (deleted)")]
     if not os.path.isabs(path):
         path = os.path.normpath(os.path.join(os.path.dirname(releases), path))
-    parent, name = os.path.split(path)
-    if os.path.normpath(parent) == os.path.normpath(releases) and name:
-        return name
-    return None
+    rel = os.path.relpath(os.path.normpath(path), os.path.normpath(releases))
+    name = rel.split(os.sep, 1)[0]
+    if name in ("", ".", "..") or os.path.isabs(rel):
+        return None
+    return name
 
 
 # --- reading ------------------------------------------------------------------------------
+def container_of(service, port, releases, release, images):
+    """{container, image}: the runc container id and image digest of an instance whose release
+    came from an image (has ``image.json``); both None otherwise. ``images`` caches by release."""
+    if release and release not in images:
+        try:
+            with open(os.path.join(releases, release, IMAGE_JSON), "rb") as handle:
+                images[release] = json.loads(handle.read().decode("utf-8")).get("digest")
+        except (OSError, ValueError, AttributeError):
+            images[release] = None
+    digest = images.get(release) if release else None
+    return {"container": container_id(service, port) if digest else None, "image": digest}
+
+
 def instance_record(service, port, props, release):
     """A per-instance record from ``systemctl show`` properties and the release it runs."""
     active = props.get("ActiveState", "inactive")
@@ -101,11 +121,13 @@ def read_state(systemd, service, root, ports=(), readlink=None):
     shown = systemd.show([by_port[p] for p in sorted(by_port)])
     releases = releases_dir(root, service)
     instances = {}
+    images = {}
     for port, unit in sorted(by_port.items()):
         props = shown.get(unit, {})
         pid = parse_int(props.get("MainPID")) or None
         release = release_of_path(readlink("/proc/%d/cwd" % pid), releases) if pid else None
         record = instance_record(service, port, props, release)
+        record.update(container_of(service, port, releases, record["release"], images))
         if record["active"] or record["enabled"] or port in ports:
             instances[port] = record
     base = service_dir(root, service)

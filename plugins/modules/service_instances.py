@@ -225,6 +225,16 @@ instances:
       type: bool
       returned: always
       sample: true
+    container:
+      description: The runc container id when the release is an image (container strategy), else null.
+      type: str
+      returned: always
+      sample: shipyard-hello-8080
+    image:
+      description: The image digest of the release the instance runs (container strategy), else null.
+      type: str
+      returned: always
+      sample: sha256:4f2a...
 current:
   description: The release C(current) points to after the run.
   returned: always
@@ -550,6 +560,8 @@ def report(state, health_params, servers=None):
             "restarts": record["restarts"],
             "healthy": probes[port][0] if port in probes else None,
             "in_rotation": servers[port]["in_rotation"] if port in servers else None,
+            "container": record.get("container"),
+            "image": record.get("image"),
         })
     return out
 

@@ -97,6 +97,16 @@ instances:
       type: str
       returned: always
       sample: UP
+    container:
+      description: The runc container id when the release is an image (container strategy), else null.
+      type: str
+      returned: always
+      sample: shipyard-hello-8080
+    image:
+      description: The image digest of the release the instance runs (container strategy), else null.
+      type: str
+      returned: always
+      sample: sha256:4f2a...
 current:
   description: The release C(current) points to, null when none.
   returned: always

@@ -58,6 +58,9 @@ def test_port_of(unit, port):
         ("/opt/shipyard/hello/releases/1.0.0 (deleted)", "1.0.0"),
         ("releases/2.0.0", "2.0.0"),
         ("/opt/shipyard/other/releases/1.0.0", None),
+        ("/opt/shipyard/hello/releases/2.0.0/bundles/8080", "2.0.0"),  # runc's cwd (container)
+        ("/opt/shipyard/hello/releases", None),
+        ("/opt/shipyard/hello/releases-old/1.0.0", None),
         ("/", None),
         (None, None),
     ],
