@@ -61,6 +61,9 @@ class InstanceStatus:
     healthy: bool | None
     #: whether the host's balancer sends it requests (None: no balancer or unknown)
     in_rotation: bool | None = None
+    #: container strategy: the runc container id and the image digest it runs (else None)
+    container: str | None = None
+    image: str | None = None
 
 
 @dataclass(frozen=True)
@@ -184,11 +187,11 @@ def _prepare(
     spec_path: Path | str, inventory: Path | str | None, *, need_artifact: bool, need_secrets: bool
 ) -> tuple[LoadedSpec, Path, dict[str, Any] | None]:
     spec = load_spec(spec_path)
-    if spec.service.strategy != "multi":
+    if spec.service.strategy not in ("multi", "container"):
         raise SpecError(
             "strategy",
             spec.service.strategy,
-            "only the multi strategy is implemented so far: set strategy: multi",
+            "this command runs the multi and container strategies: set strategy: multi or container",
             source=str(spec.path),
         )
     if need_artifact:
@@ -236,6 +239,8 @@ def _instance(host: str, inst: Mapping[str, Any]) -> InstanceStatus:
         restarts=inst.get("restarts"),
         healthy=inst.get("healthy"),
         in_rotation=inst.get("in_rotation"),
+        container=inst.get("container"),
+        image=inst.get("image"),
     )
 
 
@@ -281,6 +286,20 @@ def _common_vars(spec: LoadedSpec, hosts: str | None) -> dict[str, Any]:
     return {"shipyard_service": spec.to_ansible(), "shipyard_hosts": hosts or "all"}
 
 
+def _container_vars(
+    spec: LoadedSpec, inventory: Path, *, progress: ProgressCallback | None
+) -> dict[str, Any]:
+    """The container strategy's extra variables: its settings and the image the hosts pull.
+
+    IMAGE CALL SITE (issue 10 part A): build and push the spec's image here (``build``/``push``)
+    and add ``shipyard_image`` (reference by digest) and ``shipyard_image_digest``; until then
+    playbooks/container.yml runs the release already on the hosts (<root>/<svc>/releases/<version>
+    with rootfs/ and image.json).
+    """
+    section = spec.service.container
+    return {"shipyard_container": section.model_dump() if section is not None else {"read_only": True}}
+
+
 # -- the verbs -----------------------------------------------------------------------------------
 
 
@@ -300,6 +319,9 @@ def deploy(
 ) -> DeployResult | LambdaResult:
     """Deploy a service by its spec (multi strategy): release, units, instances, health-gated.
 
+    With strategy container the same engine runs each instance as a runc container from the
+    spec's image (playbooks/container.yml); status, rollback and remove work on it unchanged.
+
     With strategy lambda (the spec's, or ``strategy="lambda"``) the ZIP is packaged, then the
     function, version, alias and triggers are reconciled (see :mod:`shipyard.lambda_deploy`);
     ``endpoint_url`` (else $AWS_ENDPOINT_URL) and ``canary`` (percent) apply to it.
@@ -314,16 +336,20 @@ def deploy(
         work_dir: where run directories go.
         timeout: seconds before the run is stopped.
     """
-    if _strategy(spec, strategy) == "lambda":
+    chosen = _strategy(spec, strategy)
+    if chosen == "lambda":
         return lambda_deploy.run(
             spec, "deploy", endpoint_url=endpoint_url, canary=canary, check=check, diff=diff,
             progress=progress, work_dir=work_dir, timeout=timeout,
         )  # fmt: skip
     loaded, inv, secrets = _prepare(spec, inventory, need_artifact=True, need_secrets=True)
+    extravars = {**_common_vars(loaded, hosts), "shipyard_release": loaded.service.version}
+    if chosen == "container":
+        extravars.update(_container_vars(loaded, inv, progress=progress))
     result = run_playbook(
-        "deploy",
+        "container" if chosen == "container" else "deploy",
         inventory=inv,
-        extravars={**_common_vars(loaded, hosts), "shipyard_release": loaded.service.version},
+        extravars=extravars,
         secret_vars=secrets,
         check=check,
         diff=diff,

@@ -265,7 +265,8 @@ def _print_result(result: Any) -> None:
     if result.instances:
         table = Table()
         columns = ("host", "port", "state", "release", "pid", "memory", "restarts", "healthy", "in rotation")
-        for column in columns:
+        images = any(i.image for i in result.instances)  # container strategy: its image digest
+        for column in columns + (("image",) if images else ()):
             table.add_column(column)
         for i in result.instances:
             memory = f"{i.memory / 1048576:.1f}M" if isinstance(i.memory, int) else "-"
@@ -281,6 +282,7 @@ def _print_result(result: Any) -> None:
                 str(i.restarts if i.restarts is not None else "-"),
                 healthy,
                 rotation,
+                *(((i.image or "-")[:19],) if images else ()),
             )
         _out.print(table)
     for f in result.failures:
