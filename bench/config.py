@@ -22,6 +22,7 @@ class Config:
     instances: tuple[int, ...]  # multi matrix: instances per host
     hosts: tuple[int, ...]  # multi matrix: hosts
     api_instances: int
+    api_reps: int
     scale_instances: tuple[int, ...]  # scaling curve: instances per host (on 1 host)
     scale_hosts: tuple[int, ...]  # scaling curve: hosts (at scale_hosts_instances each)
     scale_hosts_instances: int
@@ -53,7 +54,7 @@ def parser() -> argparse.ArgumentParser:
         "lambda packaging, scaling. Needs root (it brings up its own lab).",
     )
     p.add_argument("--quick", action="store_true", help="small matrix for CI (about 4 minutes)")
-    p.add_argument("--reps", type=int, default=None, help="repetitions per cell (default 3, quick 1)")
+    p.add_argument("--reps", type=int, default=None, help="repetitions per cell (default 2, quick 1)")
     p.add_argument("--lab", default="bench", help="lab name (default: bench)")
     p.add_argument(
         "--parts", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)} (default: all)"
@@ -86,9 +87,10 @@ def parse(argv: list[str] | None = None) -> Config:
             mode="quick",
             lab=a.lab,
             reps=reps,
-            instances=(1, 8),
+            instances=(1, 4),
             hosts=(1,),
             api_instances=8,
+            api_reps=1,
             scale_instances=(1, 2, 4),
             scale_hosts=(1, 2),
             scale_hosts_instances=2,
@@ -103,7 +105,7 @@ def parse(argv: list[str] | None = None) -> Config:
             profile=False,
             note=a.note,
         )
-    reps = a.reps or 3
+    reps = a.reps or 2
     return Config(
         mode="full",
         lab=a.lab,
@@ -111,13 +113,14 @@ def parse(argv: list[str] | None = None) -> Config:
         instances=(1, 8, 32),
         hosts=(1, 3),
         api_instances=8,
+        api_reps=max(reps, 3),
         scale_instances=(1, 2, 4, 8, 16, 32, 64),
         scale_hosts=(1, 2, 3, 4),
         scale_hosts_instances=8,
-        scale_reps=max(reps - 1, 1),
+        scale_reps=1,
         bake_reps=reps,
         hit_reps=5,
-        lambda_reps=reps,
+        lambda_reps=max(reps, 3),
         parts=parts,
         out=a.out,
         work=a.work,

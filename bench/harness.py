@@ -62,6 +62,20 @@ def artifact_sha(version: str) -> str:
     return (DIST / f"hello-{version}.tar.sha256").read_text().split()[0]
 
 
+def failure_lines(output: str, limit: int = 1500) -> str:
+    """The lines of ansible-playbook output that say what failed (else its tail)."""
+    lines = output.splitlines()
+    keep = [
+        i for i, ln in enumerate(lines) if ln.startswith(("fatal:", "[ERROR]", "ERROR!")) or "FAILED!" in ln
+    ]
+    if not keep:
+        return output[-limit:]
+    picked: list[str] = []
+    for i in keep[:3]:
+        picked += lines[i : i + 4]
+    return "\n".join(picked)[:limit]
+
+
 def ports(instances: int) -> list[int]:
     return list(range(BASE_PORT, BASE_PORT + instances))
 
@@ -160,7 +174,7 @@ class Bench:
         elapsed = time.perf_counter() - started
         if proc.returncode != 0:
             raise BenchError(
-                f"{book.name} failed (rc {proc.returncode}):\n{proc.stdout[-3000:]}{proc.stderr[-1000:]}"
+                f"{book.name} failed (rc {proc.returncode}): {failure_lines(proc.stdout + proc.stderr)}"
             )
         return elapsed
 

@@ -153,9 +153,20 @@ def render(results: Mapping[str, Any], plots: list[str] | None = None) -> str:
     lines += _section_scaling(results)
     if plots:
         lines += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
+    if results.get("retries"):
+        lines += [
+            "## Retries",
+            "",
+            "These runs failed once and were repeated (the repetition is what is reported):",
+            "",
+        ]
+        lines += [
+            f"- {r['what']}: {r['error'].splitlines()[-1] if r['error'] else ''}" for r in results["retries"]
+        ]
+        lines.append("")
     if results.get("errors"):
         lines += ["## Errors", "", "These parts failed; their numbers above are missing or partial:", ""]
-        lines += [f"- **{e['part']}**: {e['error']}" for e in results["errors"]]
+        lines += [f"- **{e['part']}**: " + e["error"].replace("\n", " / ") for e in results["errors"]]
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 

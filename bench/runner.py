@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         "samples": [],
         "profiles": {},
         "errors": [],
+        "retries": [],
     }
     old = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
@@ -137,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise
             except Exception as exc:
                 log(f"part {name} failed: {exc}\n{traceback.format_exc()}")
-                results["errors"].append({"part": name, "error": f"{type(exc).__name__}: {str(exc)[:1500]}"})
+                results["errors"].append({"part": name, "error": f"{type(exc).__name__}: {str(exc)[-1500:]}"})
                 try:
                     bench.cleanup()
                 except Exception as again:

@@ -92,7 +92,7 @@ def test_parse_full_defaults_match_the_issue_matrix() -> None:
 def test_parse_quick_is_small_and_needs_fewer_hosts() -> None:
     cfg = config.parse(["--quick", "--lab", "ci1", "--parts", "multi,lambda", "--note", "shared CPU"])
     assert cfg.mode == "quick" and cfg.lab == "ci1"
-    assert max(cfg.instances) <= 8 and cfg.hosts == (1,)
+    assert max(cfg.instances) <= 8 and cfg.hosts == (1,) and cfg.api_reps == 1
     assert cfg.scale_instances == (1, 2, 4)
     assert cfg.parts == ("multi", "lambda")
     assert cfg.note == "shared CPU"
@@ -199,7 +199,7 @@ def test_targets_are_evaluated_at_the_largest_cell() -> None:
 
 def test_quick_targets_say_they_are_not_at_32() -> None:
     ts = report.targets(_results("quick"))
-    assert any("quick mode: at 8 instances/host, not 32" in t.note for t in ts)
+    assert any("quick mode: at 4 instances/host, not 32" in t.note for t in ts)
 
 
 def test_render_has_metadata_tables_verdicts_plots_and_errors() -> None:
@@ -231,6 +231,20 @@ def test_render_without_a_part_leaves_its_section_out() -> None:
     text = report.render(res, [])
     assert "## 4. lambda" not in text and "## Plots" not in text
     assert "## 1. multi" in text
+
+
+def test_failure_lines_pick_what_failed_from_ansible_output() -> None:
+    from bench.harness import failure_lines
+
+    out = "PLAY [x]\nTASK [a]\nok: [h1]\nTASK [b]\nfatal: [h1]: FAILED! => \n  msg: boom\n  rc: 1\n\nPLAY RECAP\n"
+    assert failure_lines(out).splitlines()[:2] == ["fatal: [h1]: FAILED! => ", "  msg: boom"]
+    assert failure_lines("a\nb\n", limit=3) == "\nb\n"
+
+
+def test_retries_are_listed() -> None:
+    res = _results()
+    res["retries"] = [{"what": "multi 1h x 8 shipyard", "error": "deploy.yml failed\nfatal: host gone"}]
+    assert "- multi 1h x 8 shipyard: fatal: host gone" in report.render(res, [])
 
 
 def test_default_out_is_the_bench_dir() -> None:
