@@ -36,6 +36,7 @@ class Config:
     keep_lab: bool = False
     profile: bool = True
     note: str = ""
+    render_only: bool = False
     lab_hosts: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
@@ -64,6 +65,11 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--work", type=Path, default=HERE / ".work", help="scratch dir (default: bench/.work)")
     p.add_argument("--keep-lab", action="store_true", help="leave the lab up at the end (for debugging)")
+    p.add_argument(
+        "--render-only",
+        action="store_true",
+        help="no lab, no measuring: rewrite RESULTS.md and the plots from the work dir's results.json",
+    )
     p.add_argument("--no-profile", action="store_true", help="skip the task profile of shipyard's deploy")
     p.add_argument(
         "--note", default="", help="a remark printed at the top of RESULTS.md (e.g. about the machine)"
@@ -104,6 +110,7 @@ def parse(argv: list[str] | None = None) -> Config:
             keep_lab=a.keep_lab,
             profile=False,
             note=a.note,
+            render_only=a.render_only,
         )
     reps = a.reps or 2
     return Config(
@@ -127,4 +134,5 @@ def parse(argv: list[str] | None = None) -> Config:
         keep_lab=a.keep_lab,
         profile=not a.no_profile,
         note=a.note,
+        render_only=a.render_only,
     )

@@ -97,6 +97,58 @@ def targets(results: Mapping[str, Any]) -> list[Target]:
     return out
 
 
+MODULE = "service_instances"
+
+
+def profile_split(prof: Mapping[str, Any]) -> dict[str, float]:
+    """A profile split into the ``service_instances`` call (the work: start, restart, health
+    checks) and everything else (Ansible start-up, facts, other tasks): seconds and counts."""
+    tasks = prof["tasks"]
+    module = sum(t["seconds"] for t in tasks if str(t.get("action", "")).endswith(MODULE))
+    other = [t for t in tasks if not str(t.get("action", "")).endswith(MODULE)]
+    other_s = sum(t["seconds"] for t in other)
+    total = float(prof["total"])
+    return {
+        "total": total,
+        "module": module,
+        "other": other_s,
+        "other_tasks": float(len(other)),
+        "per_task": other_s / len(other) if other else 0.0,
+        "startup": max(total - module - other_s, 0.0),
+    }
+
+
+def explain(results: Mapping[str, Any]) -> list[str]:
+    """One sentence per profiled shipyard phase: the module's share vs the per-task overhead."""
+    out: list[str] = []
+    profiles = results.get("profiles") or {}
+    for phase in ("first", "noop", "upgrade"):
+        prof = profiles.get(f"shipyard/{phase}")
+        if not prof:
+            continue
+        sp = profile_split(prof)
+        n = prof["instances"]
+        text = (
+            f"shipyard {PHASE_NAMES[phase]} ({n} instances, 1 host): {fmt(sp['total'])} s = "
+            f"the `{MODULE}` call {fmt(sp['module'])} s + {int(sp['other_tasks'])} other tasks "
+            f"{fmt(sp['other'])} s (mean {fmt(sp['per_task'], 2)} s each, Ansible's per-task cost) + "
+            f"{fmt(sp['startup'])} s outside tasks (ansible-playbook start-up, inventory, includes)"
+        )
+        if phase == "upgrade" and n:
+            per = fmt(sp["module"] / n, 3)
+            text += f"; the rolling restart costs {per} s per instance (stop, start, health check)"
+        out.append(text + ".")
+    base = profiles.get("baseline/noop")
+    if base:
+        tasks = base["tasks"]
+        out.append(
+            f"baseline no-op ({base['instances']} instances): {len(tasks)} tasks in {fmt(base['total'])} s, "
+            f"mean {fmt(sum(t['seconds'] for t in tasks) / max(len(tasks), 1), 2)} s per task: its time "
+            "grows by three tasks per instance."
+        )
+    return out
+
+
 def _met(t: Target) -> str:
     return {True: "**met**", False: "**missed**", None: "not measured"}[t.met]
 
@@ -145,7 +197,9 @@ def render(results: Mapping[str, Any], plots: list[str] | None = None) -> str:
         lines.append("")
         missed = [t for t in ts if t.met is False]
         if missed and results.get("profiles"):
-            lines += ["Where the time goes when a target is missed: see the profile under section 1.", ""]
+            lines += ["Where the time goes (from the task profile, section 1):", ""]
+            lines += [f"- {why}" for why in explain(results)]
+            lines.append("")
     lines += _section_multi(results)
     lines += _section_api(results)
     lines += _section_bake(results)
@@ -221,8 +275,8 @@ def _section_multi(results: Mapping[str, Any]) -> list[str]:
             "",
             "### Profile: where shipyard's and the baseline's time goes",
             "",
-            "One extra (untimed) sequence per side with a per-task timing callback "
-            "(`bench/callback_plugins/bench_profile.py`), 1 host. Slowest tasks per phase "
+            "The first repetition of the largest 1-host cell, run with a per-task timing callback "
+            "(`bench/callback_plugins/bench_profile.py`). Slowest tasks per phase "
             "(wall seconds, all hosts together):",
             "",
         ]

@@ -247,5 +247,25 @@ def test_retries_are_listed() -> None:
     assert "- multi 1h x 8 shipyard: fatal: host gone" in report.render(res, [])
 
 
+def test_explain_splits_the_module_call_from_the_per_task_overhead() -> None:
+    res = _results()
+    res["profiles"]["shipyard/upgrade"] = {"instances": 32, "hosts": 1, "total": 20.0, "tasks": [
+        {"task": "Start, stop and rolling-restart", "action": "shipyard.deploy.service_instances", "seconds": 9.6},
+        {"task": "Write the unit", "action": "ansible.builtin.template", "seconds": 0.5},
+        {"task": "Read the manifest", "action": "ansible.builtin.slurp", "seconds": 0.5}]}  # fmt: skip
+    split = report.profile_split(res["profiles"]["shipyard/upgrade"])
+    assert split["module"] == pytest.approx(9.6) and split["other_tasks"] == 2
+    assert split["per_task"] == pytest.approx(0.5) and split["startup"] == pytest.approx(9.4)
+    text = "\n".join(report.explain(res))
+    assert "the `service_instances` call 9.60 s + 2 other tasks 1.00 s" in text
+    assert "the rolling restart costs 0.300 s per instance" in text
+    assert "Where the time goes (from the task profile, section 1):" in report.render(res, [])
+
+
+def test_render_only_is_parsed() -> None:
+    assert config.parse(["--render-only"]).render_only is True
+    assert config.parse([]).render_only is False
+
+
 def test_default_out_is_the_bench_dir() -> None:
     assert config.parse([]).out == Path(config.__file__).resolve().parent
