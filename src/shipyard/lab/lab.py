@@ -244,6 +244,52 @@ class Lab:
         with _sys.flocked(self._lab_lock_path()):
             self._down()
 
+    def stop_host(self, host: str) -> None:
+        """Power one host off (as a machine that goes down); its disk and network stay for start_host.
+
+        Args:
+            host: ``<lab>-h<n>``, ``h<n>``, ``<n>`` or the host's address.
+
+        Raises:
+            SetupError: not root, or the lab is not up or has no such host.
+        """
+        _sys.require_root()
+        self._tools = _sys.find_tools()
+        with _sys.flocked(self._lab_lock_path()):
+            state, target = self._host_state(host)
+            if target.pid is not None:
+                _stop(target.pid, lambda p: _sys.is_nspawn(p, target.name), STOP_TIMEOUT)
+            for path in target.cgroups:  # anything left in the host's cgroups is the host's
+                for pid in _sys.cgroup_pids(Path(path)):
+                    _sys.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                shutil.rmtree(Path("/run/systemd/nspawn/propagate") / target.name)
+            target.pid = None
+            self._save(state)
+            self._say(f"lab {self.name}: {target.name} stopped")
+
+    def start_host(self, host: str) -> None:
+        """Boot a host that stop_host stopped (its files kept; /run is fresh, as after a reboot).
+
+        Raises:
+            SetupError: not root, or the lab is not up or has no such host.
+            OperationError: the host did not boot.
+        """
+        _sys.require_root()
+        self._tools = _sys.find_tools()
+        with _sys.flocked(self._lab_lock_path()):
+            state, target = self._host_state(host)
+            if target.pid is not None and _sys.is_nspawn(target.pid, target.name):
+                return
+            self._boot_host(state, target, _sys.cgroup_hierarchies())
+            self._say(f"lab {self.name}: {target.name} up at {target.address}")
+
+    def _host_state(self, host: str) -> tuple[LabState, HostState]:
+        state = self._load_quiet()
+        if state is None:
+            raise SetupError(f"lab {self.name!r} is not up: run `shipyard lab up --name {self.name}`")
+        return state, self._find_host(state, host)
+
     def ssh(self, host: str, argv: list[str], *, timeout: float = 30) -> subprocess.CompletedProcess[str]:
         """Run a command on a lab host over SSH with the lab key.
 
@@ -401,7 +447,16 @@ class Lab:
         _sys.run([ip, "-n", host.netns, "link", "set", "eth0", "up"])
         _sys.run([ip, "-n", host.netns, "link", "set", "lo", "up"])
 
-        # 4. cgroups: one dir per hierarchy, all v1 controllers delegated (bound in writable)
+        # 4-5. cgroups and boot
+        self._boot_host(state, host, hierarchies)
+        self._say(f"lab {self.name}: {host.name} up at {host.address}")
+
+    def _boot_host(self, state: LabState, host: HostState, hierarchies: list[tuple[str, Path, str]]) -> None:
+        """Boot ``host`` on its overlay and network (made already); wait until SSH answers."""
+        tools = self._tools
+        hdir = Path(host.dir)
+        merged = hdir / "merged"
+        # cgroups: one dir per hierarchy, all v1 controllers delegated (bound in writable)
         rel = f"shipyard-lab/{self.name}/{host.index}"
         host.cgroups = [str(mnt / own.lstrip("/") / rel) for _, mnt, own in hierarchies]
         self._save(state)
@@ -413,7 +468,7 @@ class Lab:
             if kind not in ("", "name=systemd"):
                 binds.append(f"--bind={path}:/sys/fs/cgroup/{mnt.name}")
 
-        # 5. boot
+        # boot
         argv = [
             tools["systemd-nspawn"],
             "--register=no",
@@ -436,7 +491,6 @@ class Lab:
         )
         self._save(state)
         self._wait_host(state, host, console)
-        self._say(f"lab {self.name}: {host.name} up at {host.address}")
 
     def _write_identity(self, state: LabState, host: HostState, merged: Path) -> None:
         (merged / "etc/hostname").write_text(host.name + "\n")
