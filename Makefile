@@ -6,7 +6,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := systemd-container debootstrap iproute2 openssh-client runc packer zstd curl
+APT_PACKAGES := systemd-container debootstrap iproute2 openssh-client runc packer zstd curl docker-registry skopeo
 PYTEST_ARGS ?=
 LAB_HOSTS ?= 2
 

@@ -191,6 +191,7 @@ def _print_lab(status: Any) -> None:
         table.add_row(host.name, host.address, "yes" if host.up else "no", "ok" if host.ssh_ok else "no")
     _out.print(table)
     _out.print(f"AWS endpoint: {status.aws_endpoint or '-'}")
+    _out.print(f"image registry: {status.registry or '-'} (plain HTTP)")
     _out.print(f"inventory: {status.inventory or '-'}")
 
 

@@ -134,6 +134,7 @@ def test_inventory() -> None:
     doc = yaml.safe_load(render_inventory(_state()))
     group = doc["all"]["children"]["lab"]
     assert group["vars"]["shipyard_aws_endpoint"] == "http://127.0.0.1:5000"
+    assert "shipyard_registry" not in group["vars"]  # no registry started
     assert list(group["hosts"]) == ["dev-h1", "dev-h2"]
     h2 = group["hosts"]["dev-h2"]
     assert h2 == {
@@ -183,6 +184,7 @@ def test_status_to_dict() -> None:
         "inventory": "/i.yml",
         "state_dir": "/s/dev",
         "ssh_key": "/s/dev/k",
+        "registry": None,
     }
 
 
@@ -207,3 +209,13 @@ def test_launcher_rejects_bad_usage() -> None:
         == 2
     )
     assert launch_main(["--bogus", "x", "--", "/bin/true"]) == 2
+
+
+def test_inventory_names_the_registry_on_the_bridge_address() -> None:
+    state = _state()
+    state.registry_pid, state.registry_port = 43, 5000
+    assert state.registry == "10.213.5.1:5000"
+    group = yaml.safe_load(render_inventory(state))["all"]["children"]["lab"]
+    assert group["vars"]["shipyard_registry"] == "10.213.5.1:5000"
+    again = LabState.from_json(state.to_json())
+    assert (again.registry_pid, again.registry) == (43, "10.213.5.1:5000")

@@ -34,6 +34,10 @@ PACKAGES: tuple[str, ...] = (
     "curl",
     "procps",
     "haproxy",
+    "skopeo",  # the container strategy pulls images by digest on hosts (oci_image)
+    # skopeo's containers-common depends on the virtual container-network-stack, which
+    # debootstrap cannot resolve: name a provider
+    "containernetworking-plugins",
 )
 #: Bump when the preparation steps change, so old caches are not reused.
 RECIPE_VERSION = 1

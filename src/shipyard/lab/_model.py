@@ -160,6 +160,8 @@ class LabState:
         net_admin: hosts got CAP_NET_ADMIN.
         moto_pid: the moto server PID.
         moto_port: the moto server port.
+        registry_pid: the image registry (docker-registry) PID.
+        registry_port: the registry's port on the bridge address.
         cgroup_parents: ``.../shipyard-lab/<lab>`` dirs (removed last).
         ready: ``up()`` finished.
         version: state format version.
@@ -175,6 +177,8 @@ class LabState:
     net_admin: bool = False
     moto_pid: int | None = None
     moto_port: int | None = None
+    registry_pid: int | None = None
+    registry_port: int | None = None
     cgroup_parents: list[str] = field(default_factory=list)
     ready: bool = False
     version: int = STATE_VERSION
@@ -204,6 +208,11 @@ class LabState:
         """The moto URL, if a moto server was started."""
         return f"http://127.0.0.1:{self.moto_port}" if self.moto_port else None
 
+    @property
+    def registry(self) -> str | None:
+        """The image registry as ``address:port`` on the lab bridge (plain HTTP), if started."""
+        return f"{bridge_address(self.subnet)}:{self.registry_port}" if self.registry_port else None
+
 
 def render_inventory(state: LabState) -> str:
     """The Ansible inventory (YAML) of a lab: one group ``lab``.
@@ -226,6 +235,8 @@ def render_inventory(state: LabState) -> str:
     group: dict[str, Any] = {"hosts": hosts, "vars": {"shipyard_lab_name": state.name}}
     if state.aws_endpoint:
         group["vars"]["shipyard_aws_endpoint"] = state.aws_endpoint
+    if state.registry:
+        group["vars"]["shipyard_registry"] = state.registry
     doc = {"all": {"children": {"lab": group}}}
     header = f"# shipyard lab {state.name!r}: written by `shipyard lab up`; do not edit\n"
     return header + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)

@@ -24,7 +24,7 @@ from shipyard.errors import OperationError, SetupError
 log = logging.getLogger("shipyard.lab")
 
 #: The apt packages that provide every tool the lab runs.
-APT_PACKAGES = "systemd-container debootstrap iproute2 openssh-client zstd"
+APT_PACKAGES = "systemd-container debootstrap iproute2 openssh-client zstd docker-registry skopeo"
 #: Tool name -> apt package (for the error message).
 TOOLS: dict[str, str] = {
     "systemd-nspawn": "systemd-container",
@@ -36,6 +36,7 @@ TOOLS: dict[str, str] = {
     "tar": "tar",
     "mount": "mount",
     "umount": "mount",
+    "docker-registry": "docker-registry",
 }
 _EXTRA_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -186,6 +187,12 @@ def is_moto(pid: int, port: int) -> bool:
     """True if ``pid`` is really the moto server we started on ``port``."""
     argv = cmdline(pid)
     return any(Path(a).name == "moto_server" for a in argv[:2]) and str(port) in argv and alive(pid)
+
+
+def is_registry(pid: int, config: Path) -> bool:
+    """True if ``pid`` is really the docker-registry we started with ``config``."""
+    argv = cmdline(pid)
+    return bool(argv) and Path(argv[0]).name == "docker-registry" and os.fspath(config) in argv and alive(pid)
 
 
 def children(pid: int) -> list[int]:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 import os
 import re
+import secrets
 import shlex
 import shutil
 import signal
@@ -63,6 +65,9 @@ BOOT_TIMEOUT = 120.0
 #: Seconds a host gets for a clean poweroff after SIGTERM.
 STOP_TIMEOUT = 10.0
 MOTO_TIMEOUT = 30.0
+#: The image registry's port on the lab's bridge address (each lab has its own address).
+REGISTRY_PORT = 5000
+REGISTRY_TIMEOUT = 30.0
 _SSH_OPTS = (
     *SSH_COMMON_ARGS.split(),
     "-o",
@@ -105,6 +110,7 @@ class LabStatus:
         inventory: the Ansible inventory written by ``up()``, if any.
         state_dir: the lab's state dir.
         ssh_key: the lab's private key, if made.
+        registry: the image registry ``address:port`` (plain HTTP on the lab bridge), if any.
     """
 
     name: str
@@ -114,6 +120,7 @@ class LabStatus:
     inventory: Path | None
     state_dir: Path
     ssh_key: Path | None
+    registry: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The status as a JSON-ready dict (paths as strings)."""
@@ -125,6 +132,7 @@ class LabStatus:
             "inventory": str(self.inventory) if self.inventory else None,
             "state_dir": str(self.state_dir),
             "ssh_key": str(self.ssh_key) if self.ssh_key else None,
+            "registry": self.registry,
         }
 
 
@@ -186,7 +194,7 @@ class Lab:
         aws: bool = True,
         net_admin: bool = False,
     ) -> LabStatus:
-        """Bring the lab up: ``hosts`` booted hosts, a moto server, an inventory.
+        """Bring the lab up: ``hosts`` booted hosts, a moto server, an image registry, an inventory.
 
         Args:
             hosts: number of hosts (1..32).
@@ -382,6 +390,7 @@ class Lab:
 
         if moto_bin is not None:
             self._start_moto(state, moto_bin)
+        self._start_registry(state)
         with ThreadPoolExecutor(max_workers=min(len(state.hosts), 8)) as pool:
             futures = [pool.submit(self._make_host, state, h, base, hierarchies) for h in state.hosts]
             errors = [f.exception() for f in futures]
@@ -393,6 +402,7 @@ class Lab:
             raise OperationError(f"lab {self.name}: a host failed: {first}") from first
         if moto_bin is not None:
             self._wait_moto(state)
+        self._wait_registry(state)
         state.ready = True
         if inventory is not None:
             inventory = Path(inventory).absolute()
@@ -574,6 +584,40 @@ class Lab:
             time.sleep(0.1)
         self._say(f"lab {self.name}: moto at {state.aws_endpoint}")
 
+    def _registry_config(self) -> Path:
+        return self.state_dir / "registry.yml"
+
+    def _start_registry(self, state: LabState) -> None:
+        """Start Debian's docker-registry on the bridge address, its storage in the state dir."""
+        storage = self.state_dir / "registry"
+        storage.mkdir(mode=0o700, exist_ok=True)
+        state.registry_port = REGISTRY_PORT
+        config = {  # JSON is YAML; plain HTTP, no auth: the lab network only
+            "version": 0.1,
+            "log": {"level": "warn"},
+            "storage": {"filesystem": {"rootdirectory": str(storage)}, "delete": {"enabled": True}},
+            "http": {"addr": state.registry, "secret": secrets.token_hex(16)},
+        }
+        atomic_write(self._registry_config(), json.dumps(config, indent=2) + "\n", mode=0o600)
+        argv = [self._tools["docker-registry"], "serve", str(self._registry_config())]
+        state.registry_pid = _sys.spawn_detached(
+            _sys.launcher_argv(cgroup_procs=(), cwd=self.state_dir, argv=argv),
+            log_path=self.state_dir / "registry.log",
+        )
+        self._save(state)
+
+    def _wait_registry(self, state: LabState) -> None:
+        assert state.registry_pid is not None and state.registry is not None
+        deadline = time.monotonic() + REGISTRY_TIMEOUT
+        while not _http_answers(f"http://{state.registry}/v2"):
+            if not _sys.alive(state.registry_pid) or time.monotonic() >= deadline:
+                raise OperationError(
+                    f"lab {self.name}: the image registry did not start; its log:\n"
+                    + _tail(self.state_dir / "registry.log")
+                )
+            time.sleep(0.1)
+        self._say(f"lab {self.name}: image registry at {state.registry} (plain HTTP)")
+
     # --- status ----------------------------------------------------------------------------
 
     def _status(self) -> LabStatus:
@@ -602,11 +646,15 @@ class Lab:
             and state.moto_port is not None
             and _sys.is_moto(state.moto_pid, state.moto_port)
         )
+        registry_ok = state.registry_pid is None or _sys.is_registry(
+            state.registry_pid, self._registry_config()
+        )
         up = (
             state.ready
             and bool(hosts)
             and all(h.up and h.ssh_ok for h in hosts)
             and (moto_ok or not state.aws)
+            and registry_ok
         )
         return LabStatus(
             name=self.name,
@@ -616,6 +664,7 @@ class Lab:
             inventory=Path(state.inventory) if state.inventory else None,
             state_dir=self.state_dir,
             ssh_key=Path(state.ssh_key) if state.ssh_key else None,
+            registry=state.registry,
         )
 
     # --- down ------------------------------------------------------------------------------
@@ -629,6 +678,9 @@ class Lab:
                 list(pool.map(self._stop_host, state.hosts))
             if state.moto_pid is not None and state.moto_port is not None:
                 _stop(state.moto_pid, lambda p: _sys.is_moto(p, state.moto_port or 0), 5.0)
+            if state.registry_pid is not None:
+                config = self._registry_config()
+                _stop(state.registry_pid, lambda p: _sys.is_registry(p, config), 5.0)
             if state.bridge:
                 _sys.run([ip, "link", "del", state.bridge], check=False)
             for parent in state.cgroup_parents:
@@ -673,7 +725,8 @@ class Lab:
                 name = next(a for a in argv if machine.fullmatch(a)).split("=", 1)[1]
                 _stop(int(entry.name), functools.partial(_sys.is_nspawn, machine=name), STOP_TIMEOUT)
         for pid in _sys.processes_with_cwd(self.state_dir):
-            if any(Path(a).name == "moto_server" for a in _sys.cmdline(pid)[:2]):
+            argv = _sys.cmdline(pid)
+            if any(Path(a).name in ("moto_server", "docker-registry") for a in argv[:2]):
                 _stop(pid, _sys.alive, 5.0)
         for cg in _sys.find_cgroup_dirs(self.name, "shipyard-lab"):
             for pid in _sys.cgroup_pids(cg):
