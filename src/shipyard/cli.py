@@ -486,6 +486,9 @@ def invoke(
     else:
         sys.stderr.write(result.logs)
         _out.print(json.dumps(result.result if result.ok else result.error, indent=2, default=str))
+        if not result.ok and result.error is not None:
+            how = "timed out" if result.timed_out else "failed"
+            sys.stderr.write(f"handler {how} after {result.duration:.3f} s: {result.error['errorMessage']}\n")
     if not result.ok:
         raise click.exceptions.Exit(EXIT_FAILED)
 

@@ -69,7 +69,8 @@ try:
     write({"ok": True, "result": result})
 except BaseException as exc:
     traceback.print_exc()
-    write({"ok": False, "error": {"errorType": type(exc).__name__, "errorMessage": str(exc)}})
+    stack = traceback.format_exception(type(exc), exc, exc.__traceback__)
+    write({"ok": False, "error": {"errorType": type(exc).__name__, "errorMessage": str(exc), "stackTrace": stack}})
 """
 
 
@@ -80,7 +81,8 @@ class InvokeResult:
     function: str
     ok: bool
     result: Any
-    error: Mapping[str, str] | None
+    #: errorType, errorMessage and (when the handler raised) stackTrace: the traceback's lines
+    error: Mapping[str, Any] | None
     logs: str
     duration: float
     timed_out: bool
@@ -181,7 +183,7 @@ def invoke_zip(
             doc = json.loads(result_path.read_text(encoding="utf-8"))
     duration = round(time.monotonic() - started, 3)
     if timed_out:
-        error: dict[str, str] | None = {
+        error: dict[str, Any] | None = {
             "errorType": "Timeout",
             "errorMessage": f"Task timed out after {sec.timeout} seconds (lambda.timeout)",
         }

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -140,7 +142,11 @@ def test_local_invoke_reports_handler_errors(tmp_path: Path) -> None:
     pkg = lambda_pkg.package(spec, out_dir=tmp_path / "o")
     res = lambda_invoke.invoke_zip(spec, pkg.path, {"fail": True}, environ={})
     assert not res.ok
-    assert res.error == {"errorType": "ValueError", "errorMessage": "bad event"}
+    assert res.error is not None
+    assert (res.error["errorType"], res.error["errorMessage"]) == ("ValueError", "bad event")
+    stack = "".join(res.error["stackTrace"])
+    assert stack.startswith("Traceback (most recent call last):") and "raise ValueError('bad event')" in stack
+    assert "Traceback (most recent call last):" in res.logs and 0 < res.duration < 30
 
 
 def test_local_invoke_enforces_the_timeout(tmp_path: Path) -> None:
@@ -186,3 +192,29 @@ def test_the_example_spec_packages(tmp_path: Path) -> None:
     res = lambda_pkg.package(load_spec(ROOT / "services" / "imageupload.yml"), out_dir=tmp_path)
     with zipfile.ZipFile(res.path) as zf:
         assert zf.namelist() == ["app.py", "requirements.txt"]
+
+
+@pytest.mark.parametrize(
+    ("event", "how", "shown"),
+    [
+        ({"fail": True}, "failed", "raise ValueError('bad event')"),
+        ({"sleep": 10}, "timed out", "Task timed out after 2 seconds"),
+    ],
+)
+def test_cli_invoke_reports_a_raising_or_hanging_handler_with_traceback_and_duration(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], event: dict[str, Any], how: str, shown: str
+) -> None:
+    spec = _spec(tmp_path)
+    (tmp_path / "event.json").write_text(json.dumps(event))
+    assert main(["invoke", str(spec), "--event", str(tmp_path / "event.json")]) == 1
+    out, err = capsys.readouterr()
+    assert shown in out + err
+    match = re.search(rf"handler {how} after (\d+\.\d+) s: ", err)
+    assert match, err
+    assert 0 < float(match.group(1)) < 30
+    if how == "failed":
+        assert "Traceback (most recent call last):" in err and '"stackTrace"' in out
+    assert "Traceback" not in err.split("handler ")[-1]  # shipyard itself did not crash
+    assert main(["invoke", str(spec), "--event", str(tmp_path / "event.json"), "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ok"] is False and doc["duration"] > 0 and doc["timed_out"] is (how == "timed out")
