@@ -75,7 +75,6 @@ from ansible_collections.shipyard.deploy.plugins.module_utils._instances import 
     service_dir,
 )
 
-
 #: Prefix of a release directory being deleted (never a release name: they start with [0-9A-Za-z]).
 REMOVING = ".removing-"
 

@@ -70,7 +70,8 @@ try:
 except BaseException as exc:
     traceback.print_exc()
     stack = traceback.format_exception(type(exc), exc, exc.__traceback__)
-    write({"ok": False, "error": {"errorType": type(exc).__name__, "errorMessage": str(exc), "stackTrace": stack}})
+    error = {"errorType": type(exc).__name__, "errorMessage": str(exc), "stackTrace": stack}
+    write({"ok": False, "error": error})
 """
 
 
