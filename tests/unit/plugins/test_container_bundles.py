@@ -55,7 +55,7 @@ def test_process_user_is_never_root(user, expected):
 
 
 def test_bad_resources_and_images_name_the_fix():
-    with pytest.raises(_oci.BundleError, match="resources.memory='64'"):
+    with pytest.raises(_oci.BundleError, match=r"resources\.memory=.64."):
         _oci.bundle_config(IMAGE, "hello", 8080, resources={"memory": "64"})
     with pytest.raises(_oci.BundleError, match="no Entrypoint or Cmd"):
         _oci.bundle_config({}, "hello", 8080)
