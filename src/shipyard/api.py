@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from shipyard.fsutil import sha256_file
 from shipyard.lambda_deploy import LambdaResult
 from shipyard.lambda_invoke import InvokeResult
 from shipyard.lambda_pkg import PackageResult
+from shipyard.oci import ImageResult
 from shipyard.runner import PlaybookResult, ProgressCallback, TaskFailure, run_playbook
 from shipyard.spec import LoadedSpec, load_spec
 
@@ -464,6 +465,67 @@ def package(spec: Path | str, *, out_dir: Path | str | None = None) -> PackageRe
     from shipyard import lambda_pkg
 
     return lambda_pkg.package(load_spec(spec), out_dir=Path(out_dir) if out_dir is not None else None)
+
+
+def _lines(progress: ProgressCallback | None) -> Callable[[str], None] | None:
+    """A line callback (as the lab and image builder use) feeding a ProgressCallback."""
+    if progress is None:
+        return None
+    from shipyard.runner import EventKind, ProgressEvent
+
+    return lambda message: progress(ProgressEvent(EventKind.LINE, message))
+
+
+def build(
+    spec: Path | str, *, out: Path | str | None = None, progress: ProgressCallback | None = None
+) -> ImageResult:
+    """Build the spec's container image as an OCI image layout, reproducibly (same inputs, same digest).
+
+    Args:
+        spec: path of the service spec (needs a local artifact and a command).
+        out: the layout directory (default ``build/images/<service>``).
+        progress: progress callback.
+
+    Returns:
+        The image: repository ``shipyard/<service>``, tag (the version), digest, layers, path.
+    """
+    from shipyard import oci
+
+    return oci.build(spec, out=out, progress=_lines(progress))
+
+
+def push(
+    spec: Path | str,
+    *,
+    inventory: Path | str | None = None,
+    out: Path | str | None = None,
+    tls_verify: bool | None = None,
+    progress: ProgressCallback | None = None,
+) -> ImageResult:
+    """Build the spec's image and push it by tag (the version) to its registry; report the digest.
+
+    The registry is the spec's ``container.registry``, else the inventory's ``shipyard_registry``
+    (the lab's, plain HTTP: TLS is not verified for it unless ``tls_verify=True``).
+
+    Args:
+        spec: path of the service spec.
+        inventory: the inventory naming ``shipyard_registry`` (default: $SHIPYARD_INVENTORY or
+            the lab's).
+        out: the layout directory to build into and push from.
+        tls_verify: require HTTPS (default: not for the lab's registry, yes for the spec's).
+        progress: progress callback.
+
+    Returns:
+        The image in the registry (``<registry>/shipyard/<service>``), tag, digest, layers.
+    """
+    from shipyard import oci
+
+    inv = (
+        _inventory(inventory)
+        if inventory is not None
+        else Path(os.environ.get("SHIPYARD_INVENTORY", DEFAULT_INVENTORY))
+    )
+    return oci.push(spec, inventory=inv, layout=out, tls_verify=tls_verify, progress=_lines(progress))
 
 
 def invoke(

@@ -109,27 +109,34 @@ def ensure_base(
     cache_dir: Path,
     tools: dict[str, str],
     progress: Callable[[str], None],
+    *,
+    packages: tuple[str, ...] = PACKAGES,
+    name: str = "base",
+    prepare: Callable[[Path], None] = prepare_root,
 ) -> Path:
     """Return the unpacked base root, building and caching it first if needed.
 
     Args:
-        cache_dir: where ``base-<key>.tar.zst`` and ``base-<key>/`` live.
-        tools: tool paths from ``find_tools()``.
+        cache_dir: where ``<name>-<key>.tar.zst`` and ``<name>-<key>/`` live.
+        tools: tool paths (``tar``, ``debootstrap``), e.g. from ``find_tools()``.
         progress: progress callback.
+        packages: the debootstrap ``--include`` list (part of the key).
+        name: the cache name prefix (``base`` for lab hosts, ``runtime`` for container images).
+        prepare: what to do to a fresh root before it is cached.
 
     Returns:
         The base root directory (the overlay lower dir).
     """
-    key = base_key()
-    base = cache_dir / f"base-{key}"
-    tarball = cache_dir / f"base-{key}.tar.zst"
+    key = base_key(packages)
+    base = cache_dir / f"{name}-{key}"
+    tarball = cache_dir / f"{name}-{key}.tar.zst"
     if base.is_dir():
         return base
     cache_dir.mkdir(parents=True, exist_ok=True)
-    with flocked(cache_dir / f".base-{key}.lock"):
+    with flocked(cache_dir / f".{name}-{key}.lock"):
         if base.is_dir():  # another up() made it while we waited
             return base
-        tmp = cache_dir / f".base-{key}.tmp-{os.getpid()}"
+        tmp = cache_dir / f".{name}-{key}.tmp-{os.getpid()}"
         _remove_tree(tmp)
         try:
             if tarball.is_file():
@@ -142,15 +149,15 @@ def ensure_base(
                     [
                         tools["debootstrap"],
                         "--variant=minbase",
-                        f"--include={','.join(PACKAGES)}",
+                        f"--include={','.join(packages)}",
                         SUITE,
                         tmp,
                         MIRROR,
                     ],
                     timeout=1800,
                 )
-                prepare_root(tmp)
-                tar_tmp = cache_dir / f".base-{key}.tar.zst.tmp-{os.getpid()}"
+                prepare(tmp)
+                tar_tmp = cache_dir / f".{name}-{key}.tar.zst.tmp-{os.getpid()}"
                 run([tools["tar"], "--zstd", *_TAR_OPTS, "-C", tmp, "-cf", tar_tmp, "."], timeout=600)
                 tar_tmp.chmod(0o644)
                 tar_tmp.replace(tarball)
