@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PARTS = ("multi", "api", "scaling", "bake", "lambda")
+#: The order parts run in: the short ones first, so that a time budget (--max-minutes) cuts
+#: the long matrix rather than whole parts; scaling last, as it reuses the matrix's cells.
+RUN_ORDER = ("lambda", "bake", "api", "multi", "scaling")
 SIDES = ("shipyard", "baseline", "floor")
 PHASES = ("first", "noop", "upgrade")
 HERE = Path(__file__).resolve().parent
@@ -37,6 +40,7 @@ class Config:
     profile: bool = True
     note: str = ""
     render_only: bool = False
+    max_minutes: float = 0.0
     lab_hosts: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
@@ -70,6 +74,12 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="no lab, no measuring: rewrite RESULTS.md and the plots from the work dir's results.json",
     )
+    p.add_argument(
+        "--max-minutes",
+        type=float,
+        default=0.0,
+        help="start no new cell after this many minutes (0: no limit); RESULTS.md lists what was skipped",
+    )
     p.add_argument("--no-profile", action="store_true", help="skip the task profile of shipyard's deploy")
     p.add_argument(
         "--note", default="", help="a remark printed at the top of RESULTS.md (e.g. about the machine)"
@@ -81,10 +91,13 @@ def parse(argv: list[str] | None = None) -> Config:
     """Parse argv into a Config; exits 2 (argparse) on bad input."""
     p = parser()
     a = p.parse_args(argv)
-    parts = tuple(x.strip() for x in a.parts.split(",") if x.strip())
-    bad = [x for x in parts if x not in PARTS]
+    given = [x.strip() for x in a.parts.split(",") if x.strip()]
+    parts = tuple(x for x in RUN_ORDER if x in given)
+    bad = [x for x in given if x not in PARTS]
     if bad or not parts:
         p.error(f"--parts: {','.join(bad) or '(empty)'} is not a part: use a subset of {','.join(PARTS)}")
+    if a.max_minutes < 0:
+        p.error(f"--max-minutes: {a.max_minutes} is negative: use 0 (no limit) or more")
     if a.reps is not None and not 1 <= a.reps <= 20:
         p.error(f"--reps: {a.reps} is out of range: use 1..20")
     if a.quick:
@@ -111,6 +124,7 @@ def parse(argv: list[str] | None = None) -> Config:
             profile=False,
             note=a.note,
             render_only=a.render_only,
+            max_minutes=a.max_minutes,
         )
     reps = a.reps or 2
     return Config(
@@ -135,4 +149,5 @@ def parse(argv: list[str] | None = None) -> Config:
         profile=not a.no_profile,
         note=a.note,
         render_only=a.render_only,
+        max_minutes=a.max_minutes,
     )

@@ -98,6 +98,22 @@ class Bench:
             "ANSIBLE_COLLECTIONS_PATH": str(collections_path()),
         }
         self.ansible_playbook = str(tool_path("ansible-playbook"))
+        #: time.monotonic() after which no new cell starts (None: no budget)
+        self.deadline: float | None = None
+
+    def over_budget(self, results: dict[str, Any], what: str) -> bool:
+        """True (and ``what`` recorded as skipped) once the time budget is spent."""
+        if self.deadline is None or time.monotonic() < self.deadline:
+            return False
+        results["skipped"].append(what)
+        return True
+
+    def checkpoint(self, results: dict[str, Any]) -> None:
+        """Save the samples so far (results.json in the work dir), so nothing measured is lost."""
+        path = self.work / "results.json"
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(results, indent=1, default=str))
+        tmp.replace(path)
 
     # -- plumbing ---------------------------------------------------------------------------
 

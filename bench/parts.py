@@ -78,29 +78,37 @@ def multi(cfg: Config, bench: Bench, results: dict[str, Any], log: Log) -> None:
     big = max(cfg.instances)
     prof_dir = bench.work / "profile"
     prof_dir.mkdir(parents=True, exist_ok=True)
+    # The cells the targets need first (largest, then smallest instance count), so that a time
+    # budget cuts the middle of the matrix, not the target cells.
+    order = {big: 0, min(cfg.instances): 1}
+    cells = sorted(
+        ((h, n) for h in cfg.hosts for n in cfg.instances), key=lambda c: (order.get(c[1], 2), c[0])
+    )
     for rep in range(cfg.reps):
-        for nhosts in cfg.hosts:
-            for n in cfg.instances:
-                for side in rotate(SIDES, turn):
-                    profiled = cfg.profile and rep == 0 and n == big and nhosts == 1 and side != "floor"
-                    kw = {"profile": prof_dir} if profiled else {}
+        for nhosts, n in cells:
+            if bench.over_budget(results, f"multi rep {rep + 1}: {nhosts} host(s) x {n} instances"):
+                continue
+            for side in rotate(SIDES, turn):
+                profiled = cfg.profile and rep == 0 and n == big and nhosts == 1 and side != "floor"
+                kw = {"profile": prof_dir} if profiled else {}
 
-                    def run(side: str = side, n: int = n, nhosts: int = nhosts, kw: Any = kw) -> Any:
-                        return sequence(bench, side, n, nhosts, **kw)
+                def run(side: str = side, n: int = n, nhosts: int = nhosts, kw: Any = kw) -> Any:
+                    return sequence(bench, side, n, nhosts, **kw)
 
-                    got = with_retry(f"multi {nhosts}h x {n} {side}", run, results, log)
-                    for phase, seconds in got.items():
-                        results["samples"].append(
-                            {"part": "multi", "side": side, "phase": phase, "instances": n,
-                             "hosts": nhosts, "rep": rep, "seconds": round(seconds, 4)}
-                        )  # fmt: skip
-                    if profiled:
-                        for phase in PHASES:
-                            doc = json.loads((prof_dir / f"{side}-{phase}.json").read_text())
-                            results["profiles"][f"{side}/{phase}"] = {"instances": n, "hosts": 1, **doc}
-                    log(f"multi rep {rep + 1}/{cfg.reps} {nhosts}h x {n}: {side} "
-                        + " ".join(f"{p}={s:.2f}s" for p, s in got.items()))  # fmt: skip
-                turn += 1
+                got = with_retry(f"multi {nhosts}h x {n} {side}", run, results, log)
+                for phase, seconds in got.items():
+                    results["samples"].append(
+                        {"part": "multi", "side": side, "phase": phase, "instances": n,
+                         "hosts": nhosts, "rep": rep, "seconds": round(seconds, 4)}
+                    )  # fmt: skip
+                if profiled:
+                    for phase in PHASES:
+                        doc = json.loads((prof_dir / f"{side}-{phase}.json").read_text())
+                        results["profiles"][f"{side}/{phase}"] = {"instances": n, "hosts": 1, **doc}
+                log(f"multi rep {rep + 1}/{cfg.reps} {nhosts}h x {n}: {side} "
+                    + " ".join(f"{p}={s:.2f}s" for p, s in got.items()))  # fmt: skip
+            turn += 1
+            bench.checkpoint(results)
 
 
 def api_overhead(cfg: Config, bench: Bench, results: dict[str, Any], log: Log) -> None:
@@ -149,6 +157,8 @@ def api_overhead(cfg: Config, bench: Bench, results: dict[str, Any], log: Log) -
 
     reps = cfg.api_reps
     for rep in range(reps):
+        if rep and bench.over_budget(results, f"api rep {rep + 1}"):
+            break
         for side in rotate(("api", "bare"), rep):
             seconds = through_api() if side == "api" else bare()
             results["samples"].append(
@@ -183,6 +193,8 @@ def scaling(cfg: Config, bench: Bench, results: dict[str, Any], log: Log) -> Non
     for rep in range(cfg.scale_reps):
         for n, nhosts in cells:
             if (n, nhosts) in have:
+                continue
+            if bench.over_budget(results, f"scaling {nhosts} host(s) x {n} instances"):
                 continue
             hosts = bench.hosts[:nhosts]
 
@@ -297,6 +309,8 @@ def bake(cfg: Config, bench: Bench, results: dict[str, Any], log: Log, *, endpoi
 
         try:
             for rep in range(cfg.bake_reps):
+                if rep and bench.over_budget(results, f"bake rep {rep + 1}"):
+                    break
                 for side in rotate(("shipyard", "packer"), rep):
                     seconds = shipyard_bake() if side == "shipyard" else bare_build(rep)
                     results["samples"].append(

@@ -181,6 +181,17 @@ def render(results: Mapping[str, Any], plots: list[str] | None = None) -> str:
     ]
     if meta.get("note"):
         lines += [f"> {meta['note']}", ""]
+    if meta.get("interrupted"):
+        lines += [
+            "> **Interrupted**: this run was stopped (Ctrl-C / SIGTERM); the tables hold what it measured.",
+            "",
+        ]
+    if results.get("skipped"):
+        lines += [
+            f"> **Time budget** (`--max-minutes {cfg.get('max_minutes', 0):g}`) spent: "
+            f"{len(results['skipped'])} cell(s) were not run: " + "; ".join(results["skipped"]) + ".",
+            "",
+        ]
     ts = targets(results)
     if ts:
         lines += [

@@ -112,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         "profiles": {},
         "errors": [],
         "retries": [],
+        "skipped": [],
     }
     old = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
@@ -120,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"--lab: {exc}")
         return 2
     bench: Bench | None = None
+    interrupted = False
     try:
         log(f"mode {cfg.mode}: lab {cfg.lab!r} with {cfg.lab_hosts} host(s), parts {','.join(cfg.parts)}")
         lab.down()  # what an interrupted run left
@@ -139,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
             "bake": lambda: parts.bake(cfg, bench, results, log, endpoint=str(status.aws_endpoint)),
             "lambda": lambda: parts.lambda_pkg(cfg, bench, results, log),
         }
+        if cfg.max_minutes:
+            bench.deadline = started + cfg.max_minutes * 60
         for name in cfg.parts:
             log(f"part {name}")
             try:
@@ -152,9 +156,9 @@ def main(argv: list[str] | None = None) -> int:
                     bench.cleanup()
                 except Exception as again:
                     log(f"cleanup after {name} failed too: {again}")
+            bench.checkpoint(results)
     except KeyboardInterrupt:
-        log("interrupted: taking the lab down; RESULTS.md is left as it was")
-        return EXIT_INTERRUPTED
+        interrupted = True
     except ShipyardError as exc:
         log(f"setup failed: {exc}")
         return EXIT_SETUP
@@ -172,6 +176,14 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, old)
     results["meta"]["load_end"] = _load()
     results["meta"]["duration_s"] = round(time.monotonic() - started, 1)
+    if interrupted:
+        results["meta"]["interrupted"] = True
+        if not results["samples"]:
+            log("interrupted before anything was measured: RESULTS.md is left as it was")
+            return EXIT_INTERRUPTED
     path = write(cfg, results)
-    log(f"wrote {path} ({results['meta']['duration_s'] / 60:.1f} min)")
+    minutes = results["meta"]["duration_s"] / 60
+    log(f"wrote {path} ({minutes:.1f} min){' (partial: interrupted)' if interrupted else ''}")
+    if interrupted:
+        return EXIT_INTERRUPTED
     return EXIT_FAILED if results["errors"] else 0

@@ -84,7 +84,8 @@ def test_parse_full_defaults_match_the_issue_matrix() -> None:
     assert cfg.mode == "full" and cfg.lab == "bench"
     assert cfg.instances == (1, 8, 32) and cfg.hosts == (1, 3)
     assert cfg.scale_instances == (1, 2, 4, 8, 16, 32, 64) and cfg.scale_hosts == (1, 2, 3, 4)
-    assert cfg.parts == config.PARTS
+    assert set(cfg.parts) == set(config.PARTS) and cfg.parts == config.RUN_ORDER
+    assert cfg.max_minutes == 0
     assert cfg.lab_hosts == 4
     assert cfg.reps >= 2
 
@@ -94,7 +95,7 @@ def test_parse_quick_is_small_and_needs_fewer_hosts() -> None:
     assert cfg.mode == "quick" and cfg.lab == "ci1"
     assert max(cfg.instances) <= 8 and cfg.hosts == (1,) and cfg.api_reps == 1
     assert cfg.scale_instances == (1, 2, 4)
-    assert cfg.parts == ("multi", "lambda")
+    assert cfg.parts == ("lambda", "multi")  # run order: short parts first
     assert cfg.note == "shared CPU"
     assert cfg.bake_reps == 0 and cfg.hit_reps >= 1
     assert config.parse(["--quick", "--parts", "lambda"]).lab_hosts == 1
@@ -105,6 +106,7 @@ def test_parse_quick_is_small_and_needs_fewer_hosts() -> None:
     [
         (["--parts", "multi,speed"], "--parts: speed is not a part"),
         (["--reps", "0"], "--reps: 0 is out of range"),
+        (["--max-minutes", "-1"], "--max-minutes: -1.0 is negative"),
         (["--bogus"], "unrecognized arguments"),
     ],
 )
@@ -260,6 +262,16 @@ def test_explain_splits_the_module_call_from_the_per_task_overhead() -> None:
     assert "the `service_instances` call 9.60 s + 2 other tasks 1.00 s" in text
     assert "the rolling restart costs 0.300 s per instance" in text
     assert "Where the time goes (from the task profile, section 1):" in report.render(res, [])
+
+
+def test_skipped_cells_and_interruption_are_stated() -> None:
+    res = _results()
+    res["config"]["max_minutes"] = 30
+    res["skipped"] = ["multi rep 2: 3 host(s) x 32 instances"]
+    res["meta"]["interrupted"] = True
+    text = report.render(res, [])
+    assert "`--max-minutes 30`) spent: 1 cell(s) were not run: multi rep 2: 3 host(s) x 32 instances." in text
+    assert "**Interrupted**" in text
 
 
 def test_render_only_is_parsed() -> None:
