@@ -186,6 +186,18 @@ def pull(module, layout, ref):
                               % (params["image"], params["digest"], rc, (err or out).strip()))
 
 
+def remove_stale_temps(parent, release):
+    """Remove ``.<release>.tmp-<pid>`` dirs left by a run that was killed (its pid is gone)."""
+    prefix = ".%s.tmp-" % release
+    for name in os.listdir(parent):
+        pid = name[len(prefix):]
+        if not (name.startswith(prefix) and pid.isdigit()):
+            continue
+        if int(pid) != os.getpid() and os.path.exists("/proc/%s" % pid):
+            continue  # another run, alive (the deploy lock normally prevents this)
+        shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+
+
 def install(module, result, release_dir):
     params = module.params
     digest = params["digest"]
@@ -201,8 +213,8 @@ def install(module, result, release_dir):
     manifest, config = load_image(layout, digest)
     doc = image_json(digest, config)
     parent = os.path.dirname(release_dir)
+    remove_stale_temps(parent, os.path.basename(release_dir))
     tmp = os.path.join(parent, ".%s.tmp-%d" % (os.path.basename(release_dir), os.getpid()))
-    shutil.rmtree(tmp, ignore_errors=True)
     os.mkdir(tmp, 0o755)
     try:
         result["skipped"] = unpack(layout, manifest, os.path.join(tmp, "rootfs"))

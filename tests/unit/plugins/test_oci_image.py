@@ -223,3 +223,13 @@ def test_bad_parameters_name_field_value_and_fix(tmp_path, source, fake_skopeo, 
     assert result["failed"] is True
     assert field + "=" in result["msg"] and repr(value) in result["msg"] and fix in result["msg"]
     assert calls == []
+
+
+def test_a_temp_dir_left_by_a_killed_run_is_removed(tmp_path, source, fake_skopeo, capsys):
+    _calls, skopeo = fake_skopeo
+    releases = tmp_path / "opt/hello/releases"
+    stale = releases / ".1.0.0.tmp-999999999"
+    (stale / "rootfs").mkdir(parents=True)
+    result = run_module(_args(tmp_path, source[1], skopeo), capsys)
+    assert result["changed"] is True
+    assert sorted(os.listdir(releases)) == ["1.0.0"]
