@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -15,7 +18,7 @@ from typing import Any
 import pytest
 
 from shipyard.cli import main as cli_main
-from shipyard.lab import Lab, LabStatus
+from shipyard.lab import Lab, LabStatus, _sys
 from shipyard.runner import run_playbook
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,6 +28,8 @@ SERVICE = "imgtest"
 MODULE = "shipyard.deploy.oci_image"
 
 pytestmark = pytest.mark.lab
+#: A lab of its own for the registry lifecycle test (named after SHIPYARD_TEST_LAB, <= 8 chars).
+REG_LAB = os.environ.get("SHIPYARD_TEST_LAB", "pytest")[:6] + "rg"
 
 
 def make_spec(tmp: Path, version: str) -> Path:
@@ -145,3 +150,45 @@ def test_hosts_pull_by_digest_once_and_releases_are_immutable(
     finally:
         for name in names:
             lab_api.ssh(name, ["rm", "-rf", f"/opt/shipyard/{SERVICE}"])
+
+
+def _registry_pids(config: Path) -> list[int]:
+    return [pid for pid in _sys.processes_with_cwd(config.parent) if _sys.is_registry(pid, config)]
+
+
+def test_the_lab_registry_starts_serves_hosts_and_stops_with_the_lab(tmp_path: Path) -> None:
+    lab = Lab(REG_LAB)
+    lab.down()
+    config = lab.state_dir / "registry.yml"
+    try:
+        status = lab.up(hosts=1, inventory=tmp_path / "inv.yml", aws=False)
+        assert status.up and status.registry == f"{status.hosts[0].address.rsplit('.', 1)[0]}.1:5000"
+        inventory = (tmp_path / "inv.yml").read_text()
+        assert f"shipyard_registry: {status.registry}" in inventory
+        with urllib.request.urlopen(f"http://{status.registry}/v2/", timeout=10) as response:
+            assert response.status == 200
+        from_host = lab.ssh("h1", ["curl", "-sf", f"http://{status.registry}/v2/_catalog"])
+        assert from_host.returncode == 0 and "repositories" in from_host.stdout
+        assert (
+            json.loads(lab.state_dir.joinpath("registry.yml").read_text())["http"]["addr"] == status.registry
+        )
+        pids = _registry_pids(config)
+        assert len(pids) == 1
+        # a registry that dies makes the lab not up; down cleans it all the same
+        os.kill(pids[0], signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while lab.status().up and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not lab.status().up
+        lab.down()
+        assert _registry_pids(config) == [] and not lab.state_dir.exists()
+        status = lab.up(hosts=1, aws=False)
+        assert status.up and len(_registry_pids(config)) == 1
+    finally:
+        lab.down()
+    assert _registry_pids(config) == []
+    assert not any(
+        "docker-registry" in " ".join(_sys.cmdline(int(p.name))) and str(config) in _sys.cmdline(int(p.name))
+        for p in Path("/proc").iterdir()
+        if p.name.isdigit()
+    )
