@@ -444,7 +444,13 @@ class Reconciler(object):
                          FunctionName=name, ZipFile=data)  # fmt: skip
         versions = [v["Version"] for v in state["versions"]]
         latest = max(versions, key=int) if versions else None
-        if code_changed or changed_cfg or latest is None:
+        # a deploy that died after uploading but before publishing left $LATEST ahead of every
+        # version: publish then too, judged by the newest version's own code and configuration
+        newest = next((v for v in state["versions"] if v["Version"] == latest), None)
+        behind = newest is not None and (
+            newest.get("CodeSha256") != sha or bool(config_changes(newest, desired))
+        )
+        if code_changed or changed_cfg or latest is None or behind:
             res = self.act("publish version", call, self.lam, "publish_version", name,
                            FunctionName=name, CodeSha256=sha)  # fmt: skip
             published = res["Version"] if res else str(int(latest or 0) + 1)
