@@ -23,6 +23,8 @@ import shutil
 import stat
 import tarfile
 
+from ansible_collections.shipyard.deploy.plugins.module_utils._fs import atomic_write
+
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 MANIFEST_TYPES = ("application/vnd.oci.image.manifest.v1+json",
                   "application/vnd.docker.distribution.manifest.v2+json")
@@ -230,3 +232,37 @@ def unpack(layout, manifest, root):
     for desc in manifest.get("layers") or []:
         skipped.extend(unpack_layer(layout, desc, root))
     return skipped
+
+
+def prune_layout(layout, keep):
+    """Drop images not in ``keep`` (manifest digests) from a layout, then unreferenced blobs.
+
+    Returns the digests of the blobs removed. The index is rewritten atomically first, so a
+    run killed half-way leaves only unreferenced blobs, removed by the next prune.
+    """
+    index_path = os.path.join(layout, "index.json")
+    try:
+        with open(index_path, "rb") as handle:
+            index = json.loads(handle.read().decode("utf-8"))
+    except (OSError, ValueError):
+        return []
+    manifests = [m for m in index.get("manifests") or [] if m.get("digest") in keep]
+    if len(manifests) != len(index.get("manifests") or []):
+        index["manifests"] = manifests
+        atomic_write(index_path, json.dumps(index, sort_keys=True).encode("utf-8"), mode=0o644)
+    used = set()
+    for desc in manifests:
+        try:
+            manifest = json.loads(read_blob(layout, desc["digest"]).decode("utf-8"))
+        except (OSError, ValueError):
+            continue
+        used.add(desc["digest"])
+        used.add(manifest["config"]["digest"])
+        used.update(layer["digest"] for layer in manifest.get("layers") or [])
+    removed = []
+    blobs = os.path.join(layout, "blobs", "sha256")
+    for name in sorted(os.listdir(blobs)) if os.path.isdir(blobs) else []:
+        if "sha256:" + name not in used:
+            os.unlink(os.path.join(blobs, name))
+            removed.append("sha256:" + name)
+    return removed

@@ -24,6 +24,8 @@ description:
     which is then renamed into place, so a release directory is either complete or absent. No
     entry may have an absolute name or C(..), nothing is written through a symlink, device nodes
     are skipped, and OCI whiteouts remove what lower layers made.
+  - After a pull, the cache keeps only the images of the releases present (pruned releases'
+    images and blobs no other image uses are removed from it).
   - When C(image.json) already names O(digest) nothing is pulled and nothing changes. A release is
     immutable; when the release directory exists with another digest (or is not an image
     release), the module fails; name a new version.
@@ -106,6 +108,12 @@ config:
   returned: when the release is installed (not in check mode before the first pull)
   type: dict
   sample: {"Entrypoint": ["/usr/bin/python3", "server.py", "--port", "{port}"], "WorkingDir": /app}
+pruned:
+  description: Blobs removed from the host's image cache after the pull (images of releases gone).
+  returned: always
+  type: list
+  elements: str
+  sample: []
 skipped:
   description: Entries of the image not unpacked (device nodes, unsupported types).
   returned: always
@@ -133,6 +141,7 @@ from ansible_collections.shipyard.deploy.plugins.module_utils._oci_image import 
     image_json,
     load_image,
     manifest_for_ref,
+    prune_layout,
     unpack,
 )
 
@@ -225,6 +234,10 @@ def install(module, result, release_dir):
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     result["config"] = doc["config"]
+    keep = {digest}
+    for name in os.listdir(parent):
+        keep.add((read_image(os.path.join(parent, name)) or {}).get("digest"))
+    result["pruned"] = prune_layout(layout, keep)
 
 
 def main():
@@ -241,7 +254,7 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    result = {"changed": False, "pulled": False, "skipped": [], "digest": params["digest"]}
+    result = {"changed": False, "pulled": False, "skipped": [], "pruned": [], "digest": params["digest"]}
     try:
         validate_params(params)
         release_dir = os.path.join(releases_dir(params["root"], params["service"]), params["release"])

@@ -233,3 +233,23 @@ def test_a_temp_dir_left_by_a_killed_run_is_removed(tmp_path, source, fake_skope
     result = run_module(_args(tmp_path, source[1], skopeo), capsys)
     assert result["changed"] is True
     assert sorted(os.listdir(releases)) == ["1.0.0"]
+
+
+def test_the_cache_keeps_only_the_images_of_present_releases(tmp_path, source, fake_skopeo, capsys):
+    _calls, skopeo = fake_skopeo
+    first = run_module(_args(tmp_path, source[1], skopeo), capsys)
+    assert first["pruned"] == []
+    cache = tmp_path / "opt/hello/images"
+    blobs = set(os.listdir(cache / "blobs/sha256"))
+    # release 1.0.0 is pruned by the deploy; 2.0.0 comes with an image sharing the base layer
+    shutil.rmtree(tmp_path / "opt/hello/releases/1.0.0")
+    digest2 = make_layout(source[0], [BASE, [*APP, _entry("app/v2", b"2")]])
+    second = run_module(_args(tmp_path, digest2, skopeo, release="2.0.0"), capsys)
+    assert second["changed"] is True, second
+    index = json.loads((cache / "index.json").read_text())
+    assert [m["digest"] for m in index["manifests"]] == [digest2]
+    left = set(os.listdir(cache / "blobs/sha256"))
+    manifest, _config = _oci_image.load_image(str(cache), digest2)
+    assert manifest["layers"][0]["digest"].split(":")[1] in left  # the shared base layer stays
+    assert source[1].split(":")[1] in blobs and source[1].split(":")[1] not in left
+    assert sorted("sha256:" + b for b in blobs - left) == sorted(second["pruned"])
