@@ -162,8 +162,8 @@ def fill_from_tree(root: Path) -> Callable[[tarfile.TarFile], None]:
     def fill(tar: tarfile.TarFile) -> None:
         for arcname, path in _walk(root):
             info = tar.gettarinfo(str(path), arcname)
-            if info.ischr() or info.isblk():
-                continue
+            if info is None or info.ischr() or info.isblk():
+                continue  # sockets (None) and device nodes: runc gives containers their own /dev
             _normalize(info)
             if info.isreg():
                 with path.open("rb") as handle:

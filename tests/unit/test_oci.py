@@ -176,3 +176,22 @@ def test_registry_from_inventory(tmp_path: Path, spec: Path) -> None:
     inventory.write_text("all:\n  children:\n    lab:\n      vars: {shipyard_registry: '10.213.4.1:5000'}\n")
     loaded = oci.load_spec(spec)
     assert oci.resolve_registry(loaded, inventory) == ("10.213.4.1:5000", True)
+
+
+def test_tree_layer_skips_sockets_and_is_independent_of_mtimes(tmp_path: Path) -> None:
+    import socket
+
+    root = tmp_path / "root"
+    (root / "run").mkdir(parents=True)
+    (root / "srv").mkdir()
+    (root / "srv/file").write_text("x")
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(root / "srv/sock"))
+        first = oci.write_layer(io.BytesIO(), oci.fill_from_tree(root))
+        os.utime(root / "srv/file", (12345, 12345))
+        second = oci.write_layer(io.BytesIO(), oci.fill_from_tree(root))
+    assert first == second
+    out = io.BytesIO()
+    oci.write_layer(out, oci.fill_from_tree(root))
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(out.getvalue()))) as tar:
+        assert tar.getnames() == ["run", "srv", "srv/file"]
