@@ -132,8 +132,10 @@ def test_hosts_pull_by_digest_once_and_releases_are_immutable(
             assert doc["config"]["Entrypoint"] == ["/usr/bin/python3", "server.py", "--port", "{port}"]
             assert doc["config"]["WorkingDir"] == "/app"
             assert doc["config"]["Labels"]["io.shipyard.version"] == "1.0.0"
-            python = lab_api.ssh(name, ["test", "-x", f"{release}/rootfs/usr/bin/python3"])
-            assert python.returncode == 0
+            # the unpacked root is a working runtime: its own python3 (links, modes, libs intact)
+            code = "import json, ssl, pathlib; print(pathlib.Path('/app/VERSION').read_text().strip())"
+            python = lab_api.ssh(name, ["chroot", f"{release}/rootfs", "/usr/bin/python3", "-c", code])
+            assert (python.returncode, python.stdout.strip()) == (0, "1.0.0"), python.stderr
 
         again = run(lab, tmp, "1.0.0", digest)
         assert again.ok and again.changed == 0
