@@ -203,3 +203,22 @@ def test_failed_provisioner_names_the_task_and_leaves_nothing(specs: Path, lab: 
     assert {g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"]} == before_sgs
     assert {k["KeyName"] for k in ec2.describe_key_pairs()["KeyPairs"]} == before_keys
     assert bake.service_images(ec2, NAME, version="9.9.9-broken") == []
+    assert orphan_snapshots(ec2) == []
+    # and the next bake works
+    doc = bake_cli(make_spec(specs), lab, "--force")
+    assert doc["cached"] is False and doc["ami_id"].startswith("ami-")
+    assert orphan_snapshots(ec2) == []
+
+
+def orphan_snapshots(ec2: Any) -> list[str]:
+    """Snapshots of this service's bakes whose image does not exist (a failed bake's leftovers)."""
+    used = {
+        m["Ebs"]["SnapshotId"]
+        for image in ec2.describe_images(Filters=[{"Name": "tag:shipyard:service", "Values": [NAME]}])[
+            "Images"
+        ]
+        for m in image.get("BlockDeviceMappings", [])
+        if "Ebs" in m
+    }
+    snaps = ec2.describe_snapshots(Filters=[{"Name": "tag:shipyard:service", "Values": [NAME]}])["Snapshots"]
+    return [s["SnapshotId"] for s in snaps if s["SnapshotId"] not in used]

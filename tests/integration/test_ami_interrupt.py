@@ -70,6 +70,11 @@ def _packer_children() -> list[int]:
     return found
 
 
+def _snapshots(ec2: Any) -> set[str]:
+    filters = [{"Name": "tag:shipyard:service", "Values": [NAME]}]
+    return {s["SnapshotId"] for s in ec2.describe_snapshots(Filters=filters)["Snapshots"]}
+
+
 def _bake_instances(ec2: Any) -> dict[str, str]:
     """instance id -> bake id of live builder instances."""
     out = {}
@@ -87,6 +92,17 @@ def _bake_instances(ec2: Any) -> dict[str, str]:
 def test_sigterm_mid_bake_leaves_nothing_and_the_next_bake_works(
     tmp_path: Path, lab: LabStatus, aws_endpoint: str
 ) -> None:
+    kill_mid_bake(signal.SIGTERM, tmp_path, lab, aws_endpoint)
+
+
+def test_sigkill_mid_bake_leaves_nothing_and_the_next_bake_works(
+    tmp_path: Path, lab: LabStatus, aws_endpoint: str
+) -> None:
+    """Packer cannot clean up after SIGKILL: shipyard removes its builder by the bake id."""
+    kill_mid_bake(signal.SIGKILL, tmp_path, lab, aws_endpoint)
+
+
+def kill_mid_bake(sig: signal.Signals, tmp_path: Path, lab: LabStatus, aws_endpoint: str) -> None:
     ec2 = bake.client("ec2", endpoint_url=aws_endpoint, region="us-east-1")
     spec = _spec(tmp_path)
     host = lab.hosts[-1].name
@@ -94,6 +110,7 @@ def test_sigterm_mid_bake_leaves_nothing_and_the_next_bake_works(
     before_keys = {k["KeyName"] for k in ec2.describe_key_pairs()["KeyPairs"]}
     before_instances = set(_bake_instances(ec2))
     before_images = bake.service_images(ec2, NAME)
+    before_snaps = _snapshots(ec2)
     outcome: dict[str, Any] = {}
 
     def run() -> None:
@@ -116,7 +133,7 @@ def test_sigterm_mid_bake_leaves_nothing_and_the_next_bake_works(
     pids = _packer_children()
     assert pids, "no packer build process found"
     for pid in pids:
-        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, sig)
     thread.join(timeout=300)
     assert not thread.is_alive()
     assert isinstance(outcome.get("error"), PackerError), outcome
@@ -124,6 +141,7 @@ def test_sigterm_mid_bake_leaves_nothing_and_the_next_bake_works(
     assert {k["KeyName"] for k in ec2.describe_key_pairs()["KeyPairs"]} == before_keys
     assert {g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"]} == before_sgs
     assert bake.service_images(ec2, NAME) == before_images
+    assert _snapshots(ec2) == before_snaps  # no snapshot was left without its image
 
     again = api.bake(spec, inventory=lab.inventory, host=host, force=True)
     assert again.cached is False and again.ami_id.startswith("ami-")
