@@ -288,17 +288,30 @@ def _common_vars(spec: LoadedSpec, hosts: str | None) -> dict[str, Any]:
 
 
 def _container_vars(
-    spec: LoadedSpec, inventory: Path, *, progress: ProgressCallback | None
+    spec: LoadedSpec, inventory: Path, *, check: bool, progress: ProgressCallback | None
 ) -> dict[str, Any]:
     """The container strategy's extra variables: its settings and the image the hosts pull.
 
-    IMAGE CALL SITE (issue 10 part A): build and push the spec's image here (``build``/``push``)
-    and add ``shipyard_image`` (reference by digest) and ``shipyard_image_digest``; until then
-    playbooks/container.yml runs the release already on the hosts (<root>/<svc>/releases/<version>
-    with rootfs/ and image.json).
+    The image is built (cached, reproducible) and pushed to the registry (the spec's, else the
+    inventory's ``shipyard_registry``); the hosts pull it by digest. In check mode it is only
+    built: the digest is known, nothing is pushed.
     """
+    from shipyard import oci
+
+    registry, lab = oci.resolve_registry(spec, inventory)
+    if check:
+        built = build(spec.path, progress=progress)
+        image, digest = f"{registry}/{built.image}", built.digest
+    else:
+        pushed = push(spec.path, inventory=inventory, progress=progress)
+        image, digest = pushed.image, pushed.digest
     section = spec.service.container
-    return {"shipyard_container": section.model_dump() if section is not None else {"read_only": True}}
+    return {
+        "shipyard_container": section.model_dump() if section is not None else {"read_only": True},
+        "shipyard_image": image,
+        "shipyard_image_digest": digest,
+        "shipyard_image_tls_verify": not lab,
+    }
 
 
 # -- the verbs -----------------------------------------------------------------------------------
@@ -346,7 +359,7 @@ def deploy(
     loaded, inv, secrets = _prepare(spec, inventory, need_artifact=True, need_secrets=True)
     extravars = {**_common_vars(loaded, hosts), "shipyard_release": loaded.service.version}
     if chosen == "container":
-        extravars.update(_container_vars(loaded, inv, progress=progress))
+        extravars.update(_container_vars(loaded, inv, check=check, progress=progress))
     result = run_playbook(
         "container" if chosen == "container" else "deploy",
         inventory=inv,

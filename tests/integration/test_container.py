@@ -1,7 +1,8 @@
 """The container strategy on real lab hosts: instances as runc containers under systemd.
 
-3 instances of the example service on each of 2 lab hosts as containers (runc inside the
-hosts, limits enforced through the delegated cgroups), then: a re-run changes nothing; an
+Each deploy builds the example's image, pushes it to the lab's registry and the hosts pull it
+by digest; 3 instances on each of 2 lab hosts run as containers (runc inside the hosts, limits
+enforced through the delegated cgroups), then: a re-run changes nothing; an
 upgrade under bounded load drops no request; a failing image is rolled back while the old one
 keeps serving; rollback and remove; an instance over its memory limit is killed by the kernel
 (the OOM event is read from the machine's kernel log) and restarted while its siblings answer.
@@ -27,13 +28,14 @@ from _load import Load, failures, summary
 from shipyard import api
 from shipyard.cli import main as cli_main
 from shipyard.lab import Lab, LabStatus
-from shipyard.runner import run_playbook
 
 ROOT = Path(__file__).resolve().parents[2]
 DIST = ROOT / "examples" / "dist"
-FIXTURE = Path(__file__).resolve().parent / "playbooks" / "container_release.yml"
 HOSTS = "lab[0:1]"
 INSTANCES = 3
+#: bounds of one load phase: a container deploy builds, pushes and pulls its image first
+LOAD_SECONDS = 600.0
+LOAD_REQUESTS = 400_000
 
 pytestmark = pytest.mark.lab
 
@@ -64,21 +66,9 @@ def make_spec(tmp: Path, *, name: str, version: str, base: int, balancer: int | 
     return path
 
 
-def install_release(lab: LabStatus, tmp: Path, name: str, version: str) -> None:
-    """The release directory an image unpacks to (rootfs/ + image.json), from the fixture."""
-    result = run_playbook(
-        FIXTURE,
-        inventory=lab.inventory,
-        limit=HOSTS,
-        work_dir=tmp,
-        extravars={
-            "fixture_tarball": str(DIST / f"hello-{version}.tar"),
-            "fixture_service": name,
-            "fixture_version": version,
-            "fixture_digest": f"sha256:{sha(version)}",
-        },
-    )
-    assert result.ok, result.failures
+def digest_of(spec: Path) -> str:
+    """The digest of the spec's image (builds are reproducible: the one deploy pushed)."""
+    return api.build(spec).digest
 
 
 def ssh(lab_api: Lab, host: str, argv: list[str]) -> str:
@@ -113,18 +103,18 @@ def test_container_lifecycle(
 ) -> None:
     name, base, lb = "ctr", 9600, 9680
     hosts = lab.hosts[:2]
-    for version in ("1.0.0", "2.0.0", "9.9.9-broken"):
-        install_release(lab, tmp_path, name, version)
+    v1 = make_spec(tmp_path, name=name, version="1.0.0", base=base, balancer=lb)
+    v2 = make_spec(tmp_path, name=name, version="2.0.0", base=base, balancer=lb)
 
-    # 3 containers per host, each healthy, with its container id and image digest
-    first = api.deploy(make_spec(tmp_path, name=name, version="1.0.0", base=base, balancer=lb),
-                       inventory=lab.inventory, hosts=HOSTS, strategy="container")  # fmt: skip
+    # image built, pushed to the lab's registry, pulled by digest: 3 containers per host, each
+    # healthy, with its container id and image digest
+    first = api.deploy(v1, inventory=lab.inventory, hosts=HOSTS, strategy="container")
     assert first.ok, first.failures
     assert len(first.instances) == 2 * INSTANCES
     for inst in first.instances:
         assert (inst.state, inst.release, inst.healthy) == ("active", "1.0.0", True), inst
         assert inst.container == f"shipyard-{name}-{inst.port}", inst
-        assert inst.image == f"sha256:{sha('1.0.0')}", inst
+        assert inst.image == digest_of(v1), inst
         assert inst.memory and inst.memory > 1_000_000, inst  # the unit's cgroup covers the container
     for host in hosts:
         assert containers(lab_api, host.name, name) == {
@@ -148,17 +138,16 @@ def test_container_lifecycle(
         assert limit.strip() == str(64 * 1024 * 1024)
 
     # a re-run changes nothing
-    again = api.deploy(make_spec(tmp_path, name=name, version="1.0.0", base=base, balancer=lb),
-                       inventory=lab.inventory, hosts=HOSTS, strategy="container")  # fmt: skip
+    again = api.deploy(v1, inventory=lab.inventory, hosts=HOSTS, strategy="container")
     assert again.ok, again.failures
     assert again.changed == 0, [h for h in again.hosts if h.changed]
 
     # 1.0.0 -> 2.0.0 under continuous load through each host's balancer: no failed request
     addresses = [h.address for h in hosts]
-    load = Load(addresses, lb).start()
+    digest_of(v2)  # built before the load starts (a deploy also pushes and pulls: allow minutes)
+    load = Load(addresses, lb, max_seconds=LOAD_SECONDS, max_requests=LOAD_REQUESTS).start()
     time.sleep(2)
-    upgrade = api.deploy(make_spec(tmp_path, name=name, version="2.0.0", base=base, balancer=lb),
-                         inventory=lab.inventory, hosts=HOSTS, strategy="container")  # fmt: skip
+    upgrade = api.deploy(v2, inventory=lab.inventory, hosts=HOSTS, strategy="container")
     returned = time.monotonic()
     time.sleep(2)
     responses = load.finish()
@@ -169,12 +158,10 @@ def test_container_lifecycle(
     assert len(responses) >= 1000, summary(responses)
     assert {r.version for r in responses} == {"1.0.0", "2.0.0"}
     assert {r.version for r in responses if r.started > returned} == {"2.0.0"}
-    assert {(i.release, i.image, i.healthy) for i in upgrade.instances} == {
-        ("2.0.0", f"sha256:{sha('2.0.0')}", True)
-    }
+    assert {(i.release, i.image, i.healthy) for i in upgrade.instances} == {("2.0.0", digest_of(v2), True)}
 
     # an image that fails its health check is rolled back; the old one keeps serving
-    load = Load(addresses, lb).start()
+    load = Load(addresses, lb, max_seconds=LOAD_SECONDS, max_requests=LOAD_REQUESTS).start()
     time.sleep(1)
     bad = make_spec(tmp_path, name=name, version="9.9.9-broken", base=base, balancer=lb)
     code = cli_main(["deploy", str(bad), "--strategy", "container", "-i", str(lab.inventory),
@@ -190,9 +177,7 @@ def test_container_lifecycle(
     assert failures(responses) == [], summary(responses)
     assert {r.version for r in responses} == {"2.0.0"}, "the broken image got traffic"
     status = api.status(bad, inventory=lab.inventory, hosts=HOSTS)
-    assert {(i.release, i.image, i.healthy) for i in status.instances} == {
-        ("2.0.0", f"sha256:{sha('2.0.0')}", True)
-    }
+    assert {(i.release, i.image, i.healthy) for i in status.instances} == {("2.0.0", digest_of(v2), True)}
     for host in hosts:
         current = ssh(lab_api, host.name, ["readlink", f"/opt/shipyard/{name}/current"]).strip()
         assert current.endswith("/2.0.0"), current
@@ -200,9 +185,7 @@ def test_container_lifecycle(
     # rollback goes to the previous image (1.0.0), health-gated
     back = api.rollback(bad, inventory=lab.inventory, hosts=HOSTS)
     assert back.ok, back.failures
-    assert {(i.release, i.image, i.healthy) for i in back.instances} == {
-        ("1.0.0", f"sha256:{sha('1.0.0')}", True)
-    }
+    assert {(i.release, i.image, i.healthy) for i in back.instances} == {("1.0.0", digest_of(v1), True)}
 
     # remove leaves no container, bundle or unit
     gone = api.remove(bad, inventory=lab.inventory, hosts=HOSTS)
@@ -232,7 +215,6 @@ def test_memory_limit_is_enforced_and_only_the_offender_restarts(
     lab: LabStatus, lab_api: Lab, tmp_path: Path
 ) -> None:
     name, base = "ctrmem", 9700
-    install_release(lab, tmp_path, name, "1.0.0")
     spec = make_spec(tmp_path, name=name, version="1.0.0", base=base)
     first = api.deploy(spec, inventory=lab.inventory, hosts=HOSTS, strategy="container")
     assert first.ok, first.failures
