@@ -54,9 +54,11 @@ def owner():
 
 
 def holder_is_dead(holder, me):
-    """True when ``holder`` ran on this controller (same boot) and its process is gone."""
-    if holder.get("controller") != me["controller"] or holder.get("boot_id") != me["boot_id"]:
+    """True when ``holder`` ran on this controller and its process is gone (or it rebooted since)."""
+    if holder.get("controller") != me["controller"]:
         return False
+    if holder.get("boot_id") != me["boot_id"]:
+        return True
     try:
         pid = int(holder.get("pid"))
     except (TypeError, ValueError):
