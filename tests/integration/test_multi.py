@@ -224,7 +224,16 @@ def test_limits_are_set_and_memory_limit_is_enforced(lab: Any, tmp_path: Path) -
     assert re.search(rf"oom_memcg=\S*/shipyard-lab/{lab.name}/1/\S*shipyard-zeta@8400\.service", kernel), (
         "no OOM kill of shipyard-zeta@8400 in the kernel log"
     )
-    status, _ = get(f"http://{host.address}:8400/health")
+    # active is not yet listening (Type=simple): give the restarted instance time on a busy machine
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            status, _ = get(f"http://{host.address}:8400/health")
+        except (urllib.error.URLError, OSError):
+            status = 0
+        if status == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
     assert status == 200
 
 
