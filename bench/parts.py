@@ -130,6 +130,7 @@ def api_overhead(cfg: Config, bench: Bench, results: dict[str, Any], log: Log) -
     if not first.ok:
         raise BenchError(f"api.deploy failed: {first.failures}")
     varfile = bench.work / "vars" / "api-bare.json"
+    varfile.parent.mkdir(parents=True, exist_ok=True)  # api runs before multi, which makes it too
     varfile.write_text(json.dumps({**api.render(spec), "shipyard_hosts": hosts[0].name}))
     book = playbook("deploy")
     env = {**os.environ, **ansible_env()}
