@@ -53,8 +53,9 @@ unit: setup ## Unit tests (no lab)
 integration: setup ## Integration tests on the local lab (root)
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
-test: setup lint ## The whole suite: lint, unit and integration tests (CI runs this)
+test: setup lint ## The whole suite: lint, unit and integration tests, the quick benchmark (CI runs this)
 	$(BIN)/pytest tests $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory bench-quick ARGS="--out build/bench-quick --work build/bench-quick/work"
 
 demo: setup ## Bring up the local lab and deploy the example service to it
 	@if $(BIN)/shipyard lab status >/dev/null 2>&1; then echo "lab 'default' is already up"; \
