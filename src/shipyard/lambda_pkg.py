@@ -198,7 +198,8 @@ def import_check(zip_path: Path, handler: str, env: dict[str, str], *, source: s
     """Import the handler from the ZIP in a clean subprocess; SpecError naming lambda.handler."""
     with tempfile.TemporaryDirectory(prefix="shipyard-import-") as cwd:
         proc = subprocess.run(
-            [sys.executable, "-I", "-c", _IMPORT_CHECK, str(zip_path), handler],
+            # absolute: the check runs in a scratch cwd, where a relative path finds nothing
+            [sys.executable, "-I", "-c", _IMPORT_CHECK, str(zip_path.resolve()), handler],
             capture_output=True,
             text=True,
             cwd=cwd,

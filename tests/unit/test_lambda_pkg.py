@@ -194,6 +194,13 @@ def test_the_example_spec_packages(tmp_path: Path) -> None:
         assert zf.namelist() == ["app.py", "requirements.txt"]
 
 
+def test_a_relative_out_dir_packages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The import check runs in a scratch cwd: a relative ZIP path used to find no module there.
+    monkeypatch.chdir(tmp_path)
+    res = lambda_pkg.package(load_spec(ROOT / "services" / "imageupload.yml"), out_dir=Path("out"))
+    assert (tmp_path / "out" / res.path.name).is_file()
+
+
 @pytest.mark.parametrize(
     ("event", "how", "shown"),
     [
