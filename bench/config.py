@@ -91,6 +91,8 @@ def parse(argv: list[str] | None = None) -> Config:
     """Parse argv into a Config; exits 2 (argparse) on bad input."""
     p = parser()
     a = p.parse_args(argv)
+    # --out and --work are made absolute below: the playbooks run in other working
+    # directories, where a relative inventory or vars file would not be found
     given = [x.strip() for x in a.parts.split(",") if x.strip()]
     parts = tuple(x for x in RUN_ORDER if x in given)
     bad = [x for x in given if x not in PARTS]
@@ -118,8 +120,8 @@ def parse(argv: list[str] | None = None) -> Config:
             hit_reps=3,
             lambda_reps=1,
             parts=parts,
-            out=a.out,
-            work=a.work,
+            out=a.out.resolve(),
+            work=a.work.resolve(),
             keep_lab=a.keep_lab,
             profile=False,
             note=a.note,
@@ -143,8 +145,8 @@ def parse(argv: list[str] | None = None) -> Config:
         hit_reps=5,
         lambda_reps=max(reps, 3),
         parts=parts,
-        out=a.out,
-        work=a.work,
+        out=a.out.resolve(),
+        work=a.work.resolve(),
         keep_lab=a.keep_lab,
         profile=not a.no_profile,
         note=a.note,

@@ -142,7 +142,8 @@ def api_overhead(cfg: Config, bench: Bench, results: dict[str, Any], log: Log) -
         elapsed = time.perf_counter() - started
         if proc.returncode != 0 or "changed=0" not in proc.stdout:
             raise BenchError(
-                f"bare ansible-playbook no-op failed or changed something:\n{proc.stdout[-2000:]}"
+                "bare ansible-playbook no-op failed or changed something:\n"
+                f"{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
             )
         return elapsed
 

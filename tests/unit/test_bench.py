@@ -281,3 +281,14 @@ def test_render_only_is_parsed() -> None:
 
 def test_default_out_is_the_bench_dir() -> None:
     assert config.parse([]).out == Path(config.__file__).resolve().parent
+
+
+@pytest.mark.parametrize("quick", [[], ["--quick"]])
+def test_relative_out_and_work_become_absolute(
+    quick: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The bare ansible-playbook side runs in the collection dir: a relative inventory broke it.
+    monkeypatch.chdir(tmp_path)
+    cfg = config.parse([*quick, "--out", "o", "--work", "w/x"])
+    assert cfg.out == tmp_path / "o"
+    assert cfg.work == tmp_path / "w" / "x"
