@@ -13,15 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from _hello import DIST, sha
 
 from shipyard.lab import Lab, LabStatus
-
-ROOT = Path(__file__).resolve().parents[2]
-DIST = ROOT / "examples" / "dist"
-
-
-def sha(version: str) -> str:
-    return (DIST / f"hello-{version}.tar.sha256").read_text().split()[0]
 
 
 def make_spec(

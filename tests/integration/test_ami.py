@@ -17,14 +17,13 @@ from typing import Any
 
 import pytest
 import yaml
+from _hello import DIST, ROOT, sha
 
 from shipyard import api, bake
 from shipyard.cli import main as cli_main
 from shipyard.lab import Lab, LabStatus
 from shipyard.packer import PackerError
 
-ROOT = Path(__file__).resolve().parents[2]
-DIST = ROOT / "examples" / "dist"
 NAME = "amihello"
 TAGS = (
     "shipyard:service",
@@ -47,7 +46,7 @@ def make_spec(tmp: Path, *, version: str = "1.0.0", instances: int = 2, start_ti
         ports={"base": 8280},
         artifact={
             "path": str(DIST / f"hello-{version}.tar"),
-            "sha256": (DIST / f"hello-{version}.tar.sha256").read_text().split()[0],
+            "sha256": sha(version),
             "kind": "tarball",
         },
         health={"path": "/health", "start_timeout": start_timeout, "interval": 0.5},
@@ -101,7 +100,7 @@ def test_bake_tags_image_and_snapshots_and_host_runs_after_restart(
     assert {t: tags.get(t) for t in TAGS} == {
         "shipyard:service": NAME,
         "shipyard:version": "1.0.0",
-        "shipyard:artifact-sha256": (DIST / "hello-1.0.0.tar.sha256").read_text().split()[0],
+        "shipyard:artifact-sha256": sha("1.0.0"),
         "shipyard:base-ami": doc["base_ami"],
         "shipyard:bake-hash": doc["bake_hash"],
         "shipyard:managed": "true",

@@ -15,13 +15,12 @@ from typing import Any
 
 import pytest
 import yaml
+from _hello import DIST, ROOT, sha
 
 from shipyard import api, bake
 from shipyard.lab import LabStatus
 from shipyard.packer import PackerError
 
-ROOT = Path(__file__).resolve().parents[2]
-DIST = ROOT / "examples" / "dist"
 NAME = "amiterm"
 LIVE = ["pending", "running", "stopping", "stopped"]
 
@@ -43,7 +42,7 @@ def _spec(tmp: Path) -> Path:
         ports={"base": 8380},
         artifact={
             "path": str(DIST / "hello-1.0.0.tar"),
-            "sha256": (DIST / "hello-1.0.0.tar.sha256").read_text().split()[0],
+            "sha256": sha("1.0.0"),
             "kind": "tarball",
         },
         health={"path": "/health", "start_timeout": 30, "interval": 0.5},

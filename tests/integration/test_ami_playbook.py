@@ -12,14 +12,13 @@ from typing import Any
 
 import pytest
 import yaml
+from _hello import DIST, ROOT, sha
 
 from shipyard import api, bake
 from shipyard.lambda_deploy import _aws, _inventory
 from shipyard.runner import PlaybookResult, run_playbook
 from shipyard.spec import load_spec
 
-ROOT = Path(__file__).resolve().parents[2]
-DIST = ROOT / "examples" / "dist"
 NAME = "amiplay"
 MODULES = (
     "shipyard.deploy.ami_info",
@@ -46,7 +45,7 @@ def spec(tmp_path: Path) -> Path:
         name=NAME,
         artifact={
             "path": str(DIST / "hello-1.0.0.tar"),
-            "sha256": (DIST / "hello-1.0.0.tar.sha256").read_text().split()[0],
+            "sha256": sha("1.0.0"),
             "kind": "tarball",
         },
     )

@@ -23,14 +23,13 @@ from typing import Any
 
 import pytest
 import yaml
+from _hello import DIST, sha
 from _load import Load, failures, summary
 
 from shipyard import api
 from shipyard.cli import main as cli_main
 from shipyard.lab import Lab, LabStatus
 
-ROOT = Path(__file__).resolve().parents[2]
-DIST = ROOT / "examples" / "dist"
 HOSTS = "lab[0:1]"
 INSTANCES = 3
 #: bounds of one load phase: a container deploy builds, pushes and pulls its image first
@@ -38,10 +37,6 @@ LOAD_SECONDS = 600.0
 LOAD_REQUESTS = 400_000
 
 pytestmark = pytest.mark.lab
-
-
-def sha(version: str) -> str:
-    return (DIST / f"hello-{version}.tar.sha256").read_text().split()[0]
 
 
 def make_spec(tmp: Path, *, name: str, version: str, base: int, balancer: int | None = None) -> Path:

@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _hello import DIST, ROOT, sha
 
 from shipyard.cli import main as cli_main
 from shipyard.lab import Lab, LabStatus, _sys
 from shipyard.runner import run_playbook
 
-ROOT = Path(__file__).resolve().parents[2]
-DIST = ROOT / "examples" / "dist"
 PLAYBOOK = ROOT / "tests" / "integration" / "playbooks" / "oci_image.yml"
 SERVICE = "imgtest"
 MODULE = "shipyard.deploy.oci_image"
@@ -33,11 +32,11 @@ REG_LAB = os.environ.get("SHIPYARD_TEST_LAB", "pytest")[:6] + "rg"
 
 
 def make_spec(tmp: Path, version: str) -> Path:
-    sha = (DIST / f"hello-{version}.tar.sha256").read_text().split()[0]
+    digest = sha(version)
     spec = tmp / f"{SERVICE}-{version}.yml"
     spec.write_text(
         f"name: {SERVICE}\nversion: {version}\nstrategy: container\n"
-        f"artifact: {{path: {DIST / f'hello-{version}.tar'}, sha256: {sha}, kind: tarball}}\n"
+        f"artifact: {{path: {DIST / f'hello-{version}.tar'}, sha256: {digest}, kind: tarball}}\n"
         "command: /usr/bin/python3 server.py --port {port}\nports: {base: 8300}\n"
     )
     return spec

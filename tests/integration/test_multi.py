@@ -18,19 +18,13 @@ from typing import Any
 
 import pytest
 import yaml
+from _hello import DIST, sha
 
 from shipyard import api
 from shipyard.cli import main as cli_main
 from shipyard.errors import SpecError
 
-ROOT = Path(__file__).resolve().parents[2]
-DIST = ROOT / "examples" / "dist"
-
 pytestmark = pytest.mark.lab
-
-
-def sha(version: str) -> str:
-    return (DIST / f"hello-{version}.tar.sha256").read_text().split()[0]
 
 
 def make_spec(

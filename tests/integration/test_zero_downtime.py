@@ -13,23 +13,18 @@ from typing import Any
 
 import pytest
 import yaml
+from _hello import DIST, sha
 from _load import MAX_REQUESTS, Load, failures, summary
 
 from shipyard import api
 from shipyard.cli import main as cli_main
 from shipyard.lab import Lab
 
-ROOT = Path(__file__).resolve().parents[2]
-DIST = ROOT / "examples" / "dist"
 BASE_PORT = 9400
 LB_PORT = 9480
 INSTANCES = 4
 
 pytestmark = pytest.mark.lab
-
-
-def sha(version: str) -> str:
-    return (DIST / f"hello-{version}.tar.sha256").read_text().split()[0]
 
 
 def make_spec(
