@@ -7,8 +7,11 @@ fixture FAILS with the setup message: lab tests are never skipped silently.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
 
 from shipyard.errors import SetupError
@@ -49,3 +52,19 @@ def aws_endpoint(lab: LabStatus) -> str:
     """The shared lab's moto URL (``http://127.0.0.1:PORT``)."""
     assert lab.aws_endpoint is not None
     return lab.aws_endpoint
+
+
+@pytest.fixture
+def aws(aws_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[[str], Any]:
+    """boto3 clients for the lab's moto (``aws("lambda")``), with test credentials in the
+    environment, no profile or endpoint override from the caller, and a per-test work dir."""
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "SHIPYARD_WORK_DIR": str(tmp_path / "work"),
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    return lambda service: boto3.client(service, endpoint_url=aws_endpoint, region_name="us-east-1")

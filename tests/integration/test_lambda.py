@@ -13,7 +13,6 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from shipyard import api, lambda_pkg
@@ -24,20 +23,6 @@ from shipyard.spec import load_spec
 
 pytestmark = pytest.mark.lab
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def aws(aws_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "SHIPYARD_WORK_DIR": str(tmp_path / "work"),
-    }.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    return lambda service: boto3.client(service, endpoint_url=aws_endpoint, region_name="us-east-1")
 
 
 def _service(tmp_path: Path, name: str, bucket: str, *, triggers: bool = True) -> Path:

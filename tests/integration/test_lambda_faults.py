@@ -16,7 +16,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import yaml
 from _relia import ROOT
@@ -83,19 +82,6 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def aws(aws_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "SHIPYARD_WORK_DIR": str(tmp_path / "work"),
-    }.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    return boto3.client("lambda", endpoint_url=aws_endpoint, region_name="us-east-1")
-
-
 def spec(tmp_path: Path, greeting: str) -> Path:
     shutil.copytree(ROOT / "examples" / "imageupload", tmp_path / "code", dirs_exist_ok=True)
     (tmp_path / "code" / "greeting.txt").write_text(greeting)  # new code, same handler
@@ -120,6 +106,7 @@ def deploy(path: Path, endpoint: str) -> LambdaResult:
 def test_endpoint_lost_after_the_upload_leaves_the_alias_on_the_old_version(
     aws: Any, aws_endpoint: str, tmp_path: Path
 ) -> None:
+    client = aws("lambda")
     first = deploy(spec(tmp_path, "one"), aws_endpoint)
     assert first.ok and first.alias_version == "1", first.message
     proxy = DiesAfterUpload(aws_endpoint)
@@ -133,13 +120,13 @@ def test_endpoint_lost_after_the_upload_leaves_the_alias_on_the_old_version(
     assert not broken.ok
     assert broken.message and "publish_version failed: Could not connect" in broken.message, broken.message
     # the new code is $LATEST, but no version was published and the alias did not move
-    assert aws.get_alias(FunctionName=NAME, Name="live")["FunctionVersion"] == "1"
-    versions = [v["Version"] for v in aws.list_versions_by_function(FunctionName=NAME)["Versions"]]
+    assert client.get_alias(FunctionName=NAME, Name="live")["FunctionVersion"] == "1"
+    versions = [v["Version"] for v in client.list_versions_by_function(FunctionName=NAME)["Versions"]]
     assert versions == ["$LATEST", "1"]
     # a rerun against the endpoint publishes the uploaded code and moves the alias, once
     rerun = deploy(spec(tmp_path, "two"), aws_endpoint)
     assert rerun.ok and rerun.changed, rerun.message
     assert not rerun.code_uploaded and rerun.published == "2" and rerun.alias_version == "2"
-    assert aws.get_alias(FunctionName=NAME, Name="live")["FunctionVersion"] == "2"
+    assert client.get_alias(FunctionName=NAME, Name="live")["FunctionVersion"] == "2"
     again = deploy(spec(tmp_path, "two"), aws_endpoint)
     assert again.ok and not again.changed and again.published is None, again.actions
