@@ -16,12 +16,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import json
 import os
 import re
 
 from ansible_collections.shipyard.deploy.plugins.module_utils._fs import read_link
-from ansible_collections.shipyard.deploy.plugins.module_utils._oci import IMAGE_JSON, container_id
+from ansible_collections.shipyard.deploy.plugins.module_utils._oci import container_id, read_image
 from ansible_collections.shipyard.deploy.plugins.module_utils._systemd import parse_int
 
 MANIFEST = ".shipyard-release.json"
@@ -76,11 +75,8 @@ def container_of(service, port, releases, release, images):
     """{container, image}: the runc container id and image digest of an instance whose release
     came from an image (has ``image.json``); both None otherwise. ``images`` caches by release."""
     if release and release not in images:
-        try:
-            with open(os.path.join(releases, release, IMAGE_JSON), "rb") as handle:
-                images[release] = json.loads(handle.read().decode("utf-8")).get("digest")
-        except (OSError, ValueError, AttributeError):
-            images[release] = None
+        doc = read_image(os.path.join(releases, release))
+        images[release] = doc.get("digest") if doc else None
     digest = images.get(release) if release else None
     return {"container": container_id(service, port) if digest else None, "image": digest}
 
