@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
-from _relia import ROOT
+from _hello import ROOT
 
 from shipyard import api
 from shipyard.lambda_deploy import LambdaResult

@@ -23,7 +23,8 @@ from typing import Any
 import boto3
 import pytest
 import yaml
-from _relia import ROOT, make_spec, ssh, version_at
+from _hello import ROOT
+from _relia import make_spec, ssh, version_at
 
 from shipyard import api, bake
 from shipyard.cli import main as cli_main
