@@ -182,7 +182,12 @@ class Health(_Model):
 
     path: str = Field(default="/health", description="HTTP path answered with 200 when healthy.")
     timeout: float = Field(default=5.0, ge=0.1, le=300, description="Seconds one probe may take.")
-    interval: float = Field(default=0.5, ge=0.05, le=60, description="Seconds between probes.")
+    interval: float = Field(
+        default=0.5,
+        ge=0.05,
+        le=60,
+        description="Longest wait between probes: the first comes after 50 ms, doubling up to this.",
+    )
     start_timeout: float = Field(
         default=30.0, ge=1, le=900, description="Seconds an instance has to become healthy."
     )

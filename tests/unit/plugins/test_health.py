@@ -27,7 +27,22 @@ def test_wait_healthy_retries_until_ok():
     result = _health.wait_healthy(8080, "/health", 1, 0.5, 30,
                                   probe_fn=lambda *a: next(answers), clock=clock,
                                   sleep=clock.sleep)
-    assert result == {"healthy": True, "reason": "HTTP 200", "attempts": 3, "seconds": 1.0}
+    # waits of 0.05 then 0.1 s: a fast instance is seen at once, not an interval later
+    assert result == {"healthy": True, "reason": "HTTP 200", "attempts": 3, "seconds": 0.15}
+
+
+def test_wait_healthy_backs_off_to_the_interval():
+    clock = FakeClock()
+    waits = []
+
+    def sleep(seconds):
+        waits.append(round(seconds, 3))
+        clock.sleep(seconds)
+
+    _health.wait_healthy(8080, "/health", 1, 0.5, 3, probe_fn=lambda *a: (False, "HTTP 503"),
+                         clock=clock, sleep=sleep)
+    assert waits[:5] == [0.05, 0.1, 0.2, 0.4, 0.5]
+    assert set(waits[4:-1]) == {0.5}
 
 
 def test_wait_healthy_gives_up_at_start_timeout():
@@ -37,8 +52,9 @@ def test_wait_healthy_gives_up_at_start_timeout():
                                   sleep=clock.sleep)
     assert result["healthy"] is False
     assert result["reason"] == "HTTP 503"
-    assert result["attempts"] == 5
-    assert result["seconds"] == 2.0
+    # 0.05 + 0.1 + 0.2 + 0.4, then every 0.5 s up to 2 s
+    assert result["attempts"] == 8
+    assert result["seconds"] == pytest.approx(2.0)
 
 
 @pytest.fixture
