@@ -23,6 +23,7 @@ from _hello import DIST, sha
 from shipyard import api
 from shipyard.cli import main as cli_main
 from shipyard.errors import SpecError
+from shipyard.runner import run_playbook
 
 pytestmark = pytest.mark.lab
 
@@ -328,6 +329,22 @@ def test_bad_input_touches_nothing(lab: Any, tmp_path: Path) -> None:
     with pytest.raises(SpecError) as info:
         deploy(spec, lab)
     assert info.value.field == "artifact.sha256"
+    # an ansible-playbook user gets no API check: the role refuses on the controller itself
+    good = api.render(make_spec(tmp_path, name="mu", base=8900, instances=1))
+    for artifact, message in (
+        ({"sha256": "f" * 64}, "sha256 mismatch: expected " + "f" * 64),
+        ({"path": str(tmp_path / "gone.tar")}, "no such file on the controller"),
+    ):
+        extravars = dict(good)
+        extravars["shipyard_service"] = {
+            **good["shipyard_service"],
+            "artifact": {**good["shipyard_service"]["artifact"], **artifact},
+        }
+        result = run_playbook("deploy", inventory=lab.inventory, extravars=extravars, limit="lab[0]")
+        assert not result.ok
+        assert any(message in f.message and "Rebuild the artifact" in f.message for f in result.failures), (
+            result.failures
+        )
     out = ssh(lab, lab.hosts[0].name, ["sh", "-c", "ls /opt/shipyard"])
     assert "mu" not in out.split()
 
