@@ -36,6 +36,20 @@ class ShipyardModuleError(Exception):
         return out
 
 
+def run_module(module, result, work):
+    """Call ``work(module, result)``, then exit with ``result``; fail with it on a module error.
+
+    A ShipyardModuleError's message and details are merged into the partial ``result``, so the
+    caller sees how far the module got.
+    """
+    try:
+        work(module, result)
+    except ShipyardModuleError as exc:
+        result.update(exc.result())
+        module.fail_json(**result)
+    module.exit_json(**result)
+
+
 def check_service_name(name):
     """Return None when ``name`` is a valid service name, else a message naming the fix."""
     if not SERVICE_NAME_RE.match(name or ""):

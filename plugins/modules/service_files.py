@@ -112,7 +112,10 @@ import stat
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.shipyard.deploy.plugins.module_utils._common import ShipyardModuleError
+from ansible_collections.shipyard.deploy.plugins.module_utils._common import (
+    ShipyardModuleError,
+    run_module,
+)
 from ansible_collections.shipyard.deploy.plugins.module_utils._fs import atomic_write
 
 
@@ -247,12 +250,7 @@ def main():
         supports_check_mode=True,
     )
     result = {"changed": False, "changed_files": []}
-    try:
-        run(module, result)
-    except ShipyardModuleError as exc:
-        result.update(exc.result())
-        module.fail_json(**result)
-    module.exit_json(**result)
+    run_module(module, result, run)
 
 
 if __name__ == "__main__":

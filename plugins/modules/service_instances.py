@@ -295,6 +295,7 @@ from ansible_collections.shipyard.deploy.plugins.module_utils._common import (
     ShipyardModuleError,
     check_ports,
     check_service_name,
+    run_module,
 )
 from ansible_collections.shipyard.deploy.plugins.module_utils._fs import (
     atomic_symlink,
@@ -610,6 +611,15 @@ def run(module, result):
         result["balancer"] = reconciler.balancer.events
 
 
+def run_locked(module, result):
+    """run() under the service's flock: a concurrent or orphaned run's module waits for this one."""
+    if module.check_mode or check_service_name(module.params["service"]):
+        run(module, result)  # (an invalid name fails in run() with its message)
+    else:
+        with service_flock(module.params["service"]):
+            run(module, result)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=ARGUMENT_SPEC,
@@ -617,16 +627,7 @@ def main():
         required_if=[("state", "started", ("release",))],
     )
     result = {"changed": False, "actions": [], "instances": [], "rolled_back": False}
-    try:
-        if module.check_mode or check_service_name(module.params["service"]):
-            run(module, result)  # (an invalid name fails in run() with its message)
-        else:  # the service's flock: a concurrent or orphaned run's module waits for this one
-            with service_flock(module.params["service"]):
-                run(module, result)
-    except ShipyardModuleError as exc:
-        result.update(exc.result())
-        module.fail_json(**result)
-    module.exit_json(**result)
+    run_module(module, result, run_locked)
 
 
 if __name__ == "__main__":

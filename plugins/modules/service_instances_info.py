@@ -149,6 +149,7 @@ from ansible_collections.shipyard.deploy.plugins.module_utils._common import (
     ShipyardModuleError,
     check_ports,
     check_service_name,
+    run_module,
 )
 from ansible_collections.shipyard.deploy.plugins.module_utils._haproxy import servers as lb_servers
 from ansible_collections.shipyard.deploy.plugins.module_utils._health import probe_all
@@ -253,12 +254,7 @@ def main():
         supports_check_mode=True,
     )
     result = {"changed": False}
-    try:
-        gather(module, result)
-    except ShipyardModuleError as exc:
-        result.update(exc.result())
-        module.fail_json(**result)
-    module.exit_json(**result)
+    run_module(module, result, gather)
 
 
 if __name__ == "__main__":

@@ -111,6 +111,7 @@ from ansible_collections.shipyard.deploy.plugins.module_utils._common import (
     ShipyardModuleError,
     check_ports,
     check_service_name,
+    run_module,
 )
 from ansible_collections.shipyard.deploy.plugins.module_utils._fs import atomic_write, flock
 from ansible_collections.shipyard.deploy.plugins.module_utils._ports import (
@@ -206,12 +207,7 @@ def main():
         supports_check_mode=True,
     )
     result = {"changed": False, "claimed": [], "released": [], "ports": [], "registry": {}}
-    try:
-        reconcile(module, result)
-    except ShipyardModuleError as exc:
-        result.update(exc.result())
-        module.fail_json(**result)
-    module.exit_json(**result)
+    run_module(module, result, reconcile)
 
 
 if __name__ == "__main__":

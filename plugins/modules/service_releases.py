@@ -66,6 +66,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.shipyard.deploy.plugins.module_utils._common import (
     ShipyardModuleError,
     check_service_name,
+    run_module,
 )
 from ansible_collections.shipyard.deploy.plugins.module_utils._fs import read_link
 from ansible_collections.shipyard.deploy.plugins.module_utils._instances import (
@@ -159,12 +160,7 @@ def main():
         supports_check_mode=True,
     )
     result = {"changed": False, "kept": [], "removed": []}
-    try:
-        prune(module, result)
-    except ShipyardModuleError as exc:
-        result.update(exc.result())
-        module.fail_json(**result)
-    module.exit_json(**result)
+    run_module(module, result, prune)
 
 
 if __name__ == "__main__":
