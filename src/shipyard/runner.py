@@ -10,23 +10,25 @@ run directory, passed as ``-e @file`` and deleted when the run ends.
 
 from __future__ import annotations
 
+import contextlib
 import enum
-import json
 import logging
 import os
+import shlex
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shipyard import collection
+from shipyard import ansible_vars, collection
 from shipyard.errors import DeployTimeout, SetupError
-from shipyard.fsutil import atomic_write
 
 log = logging.getLogger("shipyard.runner")
 
@@ -314,6 +316,115 @@ def _prune_runs(runs_dir: Path, keep: int) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+#: How often (seconds) a run looks for an interrupt while ansible-playbook prints nothing.
+_POLL_SECONDS = 0.5
+#: Seconds ansible-playbook gets after SIGINT to stop its workers before everything is killed.
+_INTERRUPT_GRACE = 10.0
+
+
+def _children(pid: int) -> set[int]:
+    """Every live descendant of ``pid`` (from /proc; ansible's workers are in sessions of
+    their own, so a process group does not reach them)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        parents.setdefault(ppid, []).append(int(entry.name))
+    out: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in parents.get(todo.pop(), ()):
+            if child not in out:
+                out.add(child)
+                todo.append(child)
+    return out
+
+
+class _Interrupt:
+    """SIGINT/SIGTERM during a run: stop ansible-playbook and everything it started.
+
+    The first signal sends SIGINT to ansible-playbook (it stops its workers and exits);
+    after :data:`_INTERRUPT_GRACE` seconds, or at a second signal, ansible-runner kills the
+    process group. :meth:`reap` then kills any descendant still alive. The deploy lease on
+    a host names the dead ansible-playbook, so the next run breaks it at once.
+    """
+
+    def __init__(self) -> None:
+        self.requested: float | None = None
+        self.forced = False
+        self.seen: set[int] = set()
+        self._sent = False
+
+    def _signal(self, signum: int, frame: object) -> None:
+        if self.requested is not None:
+            self.forced = True
+        else:
+            self.requested = time.monotonic()
+
+    @contextlib.contextmanager
+    def catching(self) -> Iterator[None]:
+        """Route SIGINT and SIGTERM to this object while the run lasts (main thread only)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self._signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def __call__(self) -> bool:
+        """ansible-runner's cancel callback: True ends the run (SIGKILL to its group)."""
+        if self.requested is None:
+            return False
+        self.seen |= _children(os.getpid())
+        if not self._sent:
+            self._sent = True
+            for pid in self.seen:
+                with contextlib.suppress(OSError):
+                    if _parent(pid) == os.getpid():
+                        os.kill(pid, signal.SIGINT)
+        return self.forced or time.monotonic() - self.requested > _INTERRUPT_GRACE
+
+    def reap(self) -> None:
+        """Kill what the interrupted run left alive (TERM, then KILL after 2 s)."""
+        if self.requested is None:
+            return
+        alive = {pid for pid in self.seen | _children(os.getpid()) if _exists(pid)}
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for pid in alive:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, sig)
+            deadline = time.monotonic() + 2
+            while alive and time.monotonic() < deadline:
+                alive = {pid for pid in alive if _exists(pid)}
+                time.sleep(0.05)
+            if not alive:
+                return
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _exists(pid: int) -> bool:
+    """True while ``pid`` is a live process (a zombie counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
 def run_playbook(
     playbook: Path | str,
     *,
@@ -335,8 +446,9 @@ def run_playbook(
     Args:
         playbook: a path, or the name of one of the collection's playbooks (``"deploy"``).
         inventory: inventory file or directory.
-        extravars: variables passed with ``-e`` (recorded in the run's artifacts: no secrets).
-        secret_vars: variables passed through a 0600 file deleted after the run.
+        extravars: variables passed with ``-e @vars.yml`` in the run directory (no secrets);
+            every string is ``!unsafe``: data, never templated.
+        secret_vars: variables passed through a 0600 file deleted after the run (``!unsafe`` too).
         limit: ``--limit`` host pattern.
         check: Ansible check mode.
         diff: Ansible diff mode.
@@ -363,12 +475,16 @@ def run_playbook(
         cmdline.append("--check")
     if diff:
         cmdline.append("--diff")
+    # Every value from a spec, a secret or a CLI argument is data: it reaches ansible-playbook
+    # through vars files whose strings are all !unsafe, so Ansible never templates them.
+    if extravars:
+        cmdline += ["-e", "@" + str(ansible_vars.write(private / "vars.yml", extravars))]
     secret_dir: str | None = None
+    interrupt = _Interrupt()
     try:
         if secret_vars:
             secret_dir = tempfile.mkdtemp(prefix="shipyard-secrets-")
-            secret_file = Path(secret_dir) / "vars.json"
-            atomic_write(secret_file, json.dumps(dict(secret_vars)), mode=0o600)
+            secret_file = ansible_vars.write(Path(secret_dir) / "vars.yml", secret_vars, mode=0o600)
             cmdline += ["-e", f"@{secret_file}"]
         collector = _Collector(progress, frozenset(capture))
         started = time.monotonic()
@@ -376,12 +492,13 @@ def run_playbook(
             private_data_dir=str(private),
             playbook=str(book.resolve()),
             inventory=str(inv),
-            extravars=dict(extravars or {}),
-            cmdline=" ".join(cmdline) if cmdline else None,
+            cmdline=shlex.join(cmdline) if cmdline else None,
             limit=limit,
             verbosity=verbosity or None,
             envvars=ansible_env(extra=env),
             event_handler=collector,
+            cancel_callback=interrupt,
+            settings={"pexpect_timeout": _POLL_SECONDS},
             quiet=True,
             suppress_env_files=True,
             rotate_artifacts=1,
@@ -393,12 +510,16 @@ def run_playbook(
         # artifacts/<ident>/command: keep only what ansible-playbook needs, so no variable of
         # the controller's (a token, an AWS secret key) reaches the run directory.
         runner.config.env = inherited_env(runner.config.env)
-        runner.run()
+        with interrupt.catching():
+            runner.run()
         duration = time.monotonic() - started
     finally:
+        interrupt.reap()
         if secret_dir is not None:
             shutil.rmtree(secret_dir, ignore_errors=True)
         _prune_runs(runs, KEEP_RUNS)
+    if interrupt.requested:
+        raise KeyboardInterrupt(f"{book.name} interrupted (run dir {private})")
     status = {
         "successful": RunStatus.SUCCESSFUL,
         "timeout": RunStatus.TIMEOUT,
