@@ -21,12 +21,14 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from shipyard.errors import SpecError
-from shipyard.lambda_pkg import base_env, section
+from shipyard.lambda_pkg import NotReadable, base_env, read_regular, section
 from shipyard.spec import LoadedSpec
 
+#: Lambda's limit for a synchronous invoke's payload; a bigger --event is refused unread.
+MAX_EVENT = 6 * 1024 * 1024
 #: Address space allowed to the interpreter itself on top of the function's memory.
 INTERPRETER_ALLOWANCE_MB = 768
 _PASSED = (
@@ -207,6 +209,33 @@ def _text(value: bytes | str | None) -> str:
     if value is None:
         return ""
     return value.decode(errors="replace") if isinstance(value, bytes) else value
+
+
+def read_event(event: str, *, stdin: IO[str] | None = None) -> Any:
+    """The JSON event of ``shipyard invoke --event EVENT``: a file, or ``-`` for stdin.
+
+    Only a regular file of at most :data:`MAX_EVENT` bytes is read (checked on the open file
+    before reading, so a FIFO, ``/dev/zero``, a directory or a huge sparse file is refused
+    without hanging or reading it); stdin is read up to that limit. Anything else, unreadable or
+    not JSON is one SpecError on ``--event``.
+    """
+    limit = MAX_EVENT
+    if event == "-":
+        raw = (sys.stdin if stdin is None else stdin).read(limit + 1)
+        if len(raw.encode("utf-8", errors="replace")) > limit:
+            raise SpecError("--event", event, f"stdin gave over {limit} bytes: Lambda takes at most 6 MB")
+    else:
+        try:
+            raw = read_regular(Path(event), limit).decode("utf-8")
+        except NotReadable as exc:
+            raise SpecError("--event", event, f"give a regular JSON file of at most 6 MB ({exc})") from None
+        except UnicodeDecodeError:
+            raise SpecError("--event", event, "give a JSON file in UTF-8") from None
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        shown = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SpecError("--event", event, f"give a valid JSON file ({shown})") from None
 
 
 # -- sample events -------------------------------------------------------------------------------
