@@ -97,6 +97,16 @@ variable "ssh_private_key_file" {
   description = "Private key of ssh_keypair_name."
 }
 
+variable "known_hosts_file" {
+  type        = string
+  default     = "~/.ssh/known_hosts"
+  description = "known_hosts with the provisioned host's key (the lab's for a lab host); Ansible refuses any other key. No spaces or quotes."
+  validation {
+    condition     = var.known_hosts_file != ""
+    error_message = "The known_hosts_file must be given: host keys are always checked."
+  }
+}
+
 variable "ansible_playbook" {
   type        = string
   default     = "ansible-playbook"

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shipyard import ansible_vars
 from shipyard.errors import OperationError, SetupError, SpecError
-from shipyard.fsutil import atomic_write
 from shipyard.runner import EventKind, ProgressCallback, ProgressEvent
 from shipyard.spec import AmiSection, LoadedSpec
 
@@ -295,12 +295,58 @@ class BakeResult:
 
 @dataclass(frozen=True)
 class LabHost:
-    """The host Packer's communicator and Ansible provision (a lab host, or any SSH host)."""
+    """The host Packer's communicator and Ansible provision (a lab host, or any SSH host).
+
+    ``known_hosts`` is the file holding its host key (the lab's known_hosts for a lab host);
+    None means ssh's default (``~/.ssh/known_hosts``). Ansible refuses any other key.
+    """
 
     name: str
     address: str
     user: str
     key_file: Path
+    known_hosts: Path | None = None
+
+
+#: What ssh splits on or a quoted ``-e ansible_ssh_common_args='...'`` cannot hold.
+_BAD_PATH_CHARS = frozenset(" \t\n\r'\"\\")
+
+
+def _known_hosts_of(hvars: Mapping[str, Any], name: str) -> Path | None:
+    """The ``UserKnownHostsFile`` the inventory's ssh args give a host (the last one wins).
+
+    Raises:
+        SpecError: the inventory turns host key checking off for it, or names a file that
+            cannot be passed on (spaces, quotes) or lists several.
+    """
+    import shlex
+
+    found: Path | None = None
+    checking = hvars.get("ansible_host_key_checking", hvars.get("ansible_ssh_host_key_checking"))
+    if checking is not None and str(checking).lower() in ("false", "no", "0", "off"):
+        raise SpecError(
+            "--host", name, "the inventory turns host key checking off for it: bakes check host keys"
+        )
+    for var in ("ansible_ssh_common_args", "ansible_ssh_extra_args"):
+        words = shlex.split(str(hvars.get(var) or ""))
+        options = [w[2:] if w.startswith("-o") and len(w) > 2 else w for w in words if w != "-o"]
+        for opt in options:
+            key, _, value = opt.partition("=")
+            if key.lower() == "stricthostkeychecking" and value.lower() in ("no", "off"):
+                raise SpecError(
+                    "--host", name, f"the inventory's {var} turn host key checking off: bakes check host keys"
+                )
+            if key.lower() == "userknownhostsfile":
+                if not value or any(c in _BAD_PATH_CHARS for c in value):
+                    raise SpecError(
+                        "--host", name, f"{var} names a UserKnownHostsFile a bake cannot pass on: {value!r}"
+                    )
+                found = Path(value)
+    if found is not None and str(found) == "/dev/null":
+        raise SpecError(
+            "--host", name, "the inventory trusts no known_hosts (/dev/null): bakes check host keys"
+        )
+    return found
 
 
 def inventory_host(inventory: Path, name: str | None) -> LabHost:
@@ -329,8 +375,24 @@ def inventory_host(inventory: Path, name: str | None) -> LabHost:
     if not key:
         raise SpecError("--host", chosen, "the inventory gives no ansible_ssh_private_key_file for it")
     return LabHost(
-        chosen, str(hv.get("ansible_host", chosen)), str(hv.get("ansible_user", "root")), Path(key)
+        chosen,
+        str(hv.get("ansible_host", chosen)),
+        str(hv.get("ansible_user", "root")),
+        Path(key),
+        _known_hosts_of(hv, chosen),
     )
+
+
+def _known_hosts_var(host: LabHost) -> str:
+    """The template's known_hosts_file: the host's own file, else ssh's default."""
+    if host.known_hosts is None:
+        return "~/.ssh/known_hosts"
+    path = str(host.known_hosts)
+    if not path or any(c in _BAD_PATH_CHARS for c in path):
+        raise SpecError(
+            "--host", host.name, f"a known_hosts path without spaces or quotes is needed: {path!r}"
+        )
+    return path
 
 
 def _public_key(key_file: Path) -> str:
@@ -421,13 +483,13 @@ def run_bake(
     keypair = ensure_key_pair(ec2, _public_key(ssh_host.key_file), f"shipyard-bake-{bake_id}")
     endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or ""
     with tempfile.TemporaryDirectory(prefix="shipyard-bake-") as tmp:
-        vars_file = Path(tmp) / "vars.json"
+        vars_file = Path(tmp) / "vars.yml"
         doc = {
             "shipyard_service": loaded.to_ansible(),
             "shipyard_release": loaded.service.version,
             "shipyard_bake": True,
         }
-        atomic_write(vars_file, json.dumps(doc), mode=0o600)
+        ansible_vars.write(vars_file, doc, mode=0o600)  # data, never templated (!unsafe)
         variables: dict[str, str | int] = {
             "service": loaded.service.name,
             "version": loaded.service.version,
@@ -443,6 +505,7 @@ def run_bake(
             "ssh_host": ssh_host.address,
             "ssh_keypair_name": keypair,
             "ssh_private_key_file": str(ssh_host.key_file),
+            "known_hosts_file": _known_hosts_var(ssh_host),
             "ansible_playbook": str(tool_path("ansible-playbook")),
             "playbook_file": str(root / "playbooks" / "bake.yml"),
             "vars_file": str(vars_file),

@@ -107,6 +107,59 @@ def test_inventory_host_reads_the_lab_inventory(tmp_path: Path) -> None:
         bake.inventory_host(inv, "nope")
 
 
+def test_inventory_host_takes_the_lab_known_hosts(tmp_path: Path) -> None:
+    """The bake host's known_hosts is the one the (lab) inventory trusts for it."""
+    from shipyard.lab._model import HostState, LabState, render_inventory
+
+    state = LabState(name="dev", subnet=5, ssh_key="/s/dev/id_ed25519", known_hosts="/s/dev/known_hosts")
+    state.hosts = [HostState(index=1, name="dev-h1", address="10.213.5.11", dir="/d")]
+    inv = tmp_path / "hosts.yml"
+    inv.write_text(render_inventory(state))
+    host = bake.inventory_host(inv, None)
+    assert host == bake.LabHost(
+        "dev-h1", "10.213.5.11", "root", Path("/s/dev/id_ed25519"), Path("/s/dev/known_hosts")
+    )
+    assert bake._known_hosts_var(host) == "/s/dev/known_hosts"
+    # an inventory that names none: ssh's default file, still checked
+    assert bake._known_hosts_var(bake.LabHost("h", "10.0.0.1", "root", Path("/k"))) == "~/.ssh/known_hosts"
+
+
+@pytest.mark.parametrize(
+    "hvars",
+    [
+        {"ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"},
+        {"ansible_ssh_extra_args": "-oStrictHostKeyChecking=no"},
+        {"ansible_ssh_common_args": "-o UserKnownHostsFile=/dev/null"},
+        {"ansible_host_key_checking": False},
+        {"ansible_ssh_common_args": "-o 'UserKnownHostsFile=/a b'"},
+    ],
+)
+def test_inventory_host_refuses_an_inventory_that_skips_host_keys(
+    tmp_path: Path, hvars: dict[str, object]
+) -> None:
+    from shipyard.errors import SpecError
+
+    inv = tmp_path / "hosts.yml"
+    hv = {"ansible_host": "10.0.0.1", "ansible_ssh_private_key_file": "/k", **hvars}
+    inv.write_text(yaml.safe_dump({"all": {"hosts": {"h1": hv}}}))
+    with pytest.raises(SpecError):
+        bake.inventory_host(inv, None)
+
+
+def test_template_checks_the_provisioned_hosts_key() -> None:
+    """Packer's Ansible provisioner trusts only var.known_hosts_file; nothing turns checking off."""
+    text = (ROOT / "packer" / "service.pkr.hcl").read_text()
+    code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    assert "StrictHostKeyChecking=no" not in code
+    assert "UserKnownHostsFile=/dev/null" not in code
+    assert "HOST_KEY_CHECKING" not in code
+    assert "-o UserKnownHostsFile=${var.known_hosts_file} -o StrictHostKeyChecking=yes" in code
+    assert '"ansible_host_key_checking=true"' in code
+    assert "use_proxy     = false" in code  # Ansible's own OpenSSH client, not Packer's proxy
+    variables = (ROOT / "packer" / "variables.pkr.hcl").read_text()
+    assert 'variable "known_hosts_file"' in variables
+
+
 # -- cloud steps against an in-process moto ------------------------------------------------------
 
 

@@ -20,9 +20,12 @@ from shipyard.lab._model import (
     bridge_name,
     host_address,
     host_name,
+    known_hosts_line,
     netns_name,
     pick_subnet,
     render_inventory,
+    render_known_hosts,
+    ssh_common_args,
     subnets_in_addresses,
     validate_hosts,
     validate_name,
@@ -90,6 +93,7 @@ def _state() -> LabState:
         moto_pid=42,
         moto_port=5000,
         inventory="/tmp/inv.yml",
+        known_hosts="/s/dev/known_hosts",
     )
     state.hosts = [
         HostState(
@@ -100,6 +104,7 @@ def _state() -> LabState:
             netns=netns_name("dev", i),
             pid=100 + i,
             cgroups=[f"/sys/fs/cgroup/memory/shipyard-lab/dev/{i}"],
+            host_key=f"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI{i}key root@dev-h{i}",
         )
         for i in (1, 2)
     ]
@@ -142,8 +147,55 @@ def test_inventory() -> None:
         "ansible_user": "root",
         "ansible_ssh_private_key_file": "/s/dev/id_ed25519",
         "ansible_python_interpreter": "/usr/bin/python3",
-        "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
+        "ansible_host_key_checking": True,
+        "ansible_ssh_common_args": "-o UserKnownHostsFile=/s/dev/known_hosts "
+        "-o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes",
     }
+
+
+def test_inventory_never_disables_host_key_checking() -> None:
+    hosts = yaml.safe_load(render_inventory(_state()))["all"]["children"]["lab"]["hosts"]
+    for hvars in hosts.values():
+        args = hvars["ansible_ssh_common_args"].split()
+        assert "StrictHostKeyChecking=yes" in args and "StrictHostKeyChecking=no" not in args
+        assert "UserKnownHostsFile=/s/dev/known_hosts" in args
+        assert hvars["ansible_host_key_checking"] is True
+
+
+def test_inventory_needs_a_known_hosts_file() -> None:
+    state = _state()
+    state.known_hosts = None
+    with pytest.raises(ShipyardError, match="known_hosts"):
+        render_inventory(state)
+
+
+def test_known_hosts_lists_each_hosts_recorded_key_by_address_and_name() -> None:
+    state = _state()
+    lines = [ln for ln in render_known_hosts(state).splitlines() if not ln.startswith("#")]
+    assert lines == [
+        "10.213.5.11,dev-h1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI1key",
+        "10.213.5.12,dev-h2 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI2key",
+    ]
+    state.hosts[1].host_key = None  # not made yet: left out, never a wildcard
+    assert len(render_known_hosts(state).splitlines()) == 2
+    with pytest.raises(ShipyardError, match="no recorded host key"):
+        known_hosts_line(state.hosts[1])
+
+
+@pytest.mark.parametrize("path", ["", "/a b/known_hosts", "/a'b", '/a"b', "/a\tb"])
+def test_ssh_common_args_refuses_paths_ssh_would_split(path: str) -> None:
+    with pytest.raises(ShipyardError):
+        ssh_common_args(path)
+
+
+def test_state_without_host_keys_still_loads() -> None:
+    """A state file written before host keys were recorded still parses (keys None)."""
+    doc = json.loads(_state().to_json())
+    for host in doc["hosts"]:
+        del host["host_key"]
+    del doc["known_hosts"]
+    again = LabState.from_json(json.dumps(doc))
+    assert again.known_hosts is None and again.hosts[0].host_key is None
 
 
 def test_inventory_without_aws() -> None:
@@ -185,6 +237,7 @@ def test_status_to_dict() -> None:
         "state_dir": "/s/dev",
         "ssh_key": "/s/dev/k",
         "registry": None,
+        "known_hosts": None,
     }
 
 
@@ -219,3 +272,17 @@ def test_inventory_names_the_registry_on_the_bridge_address() -> None:
     assert group["vars"]["shipyard_registry"] == "10.213.5.1:5000"
     again = LabState.from_json(state.to_json())
     assert (again.registry_pid, again.registry) == (43, "10.213.5.1:5000")
+
+
+def test_runner_ansible_env_keeps_host_key_checking_on() -> None:
+    """ansible_env() (every inventory, not only the lab's) must not turn host key checking off."""
+    from shipyard.runner import ansible_env
+
+    env = ansible_env()
+    assert not any("HOST_KEY_CHECKING" in key for key in env)
+    ssh_args = env["ANSIBLE_SSH_ARGS"]
+    assert "StrictHostKeyChecking" not in ssh_args
+    assert "UserKnownHostsFile" not in ssh_args
+    assert "ControlMaster=auto" in ssh_args and "ControlPersist=60s" in ssh_args
+    # what a caller adds is kept (its own choice), and still nothing disables checking by default
+    assert ansible_env(extra={"X": "1"})["X"] == "1"

@@ -22,7 +22,23 @@ SUBNET_RANGE = range(1, 255)
 HOST_OFFSET = 10
 MAX_HOSTS = 32
 STATE_VERSION = 1
-SSH_COMMON_ARGS = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
+#: The file in a lab's state dir holding each host's real public host key (by address and name).
+KNOWN_HOSTS = "known_hosts"
+
+
+def ssh_common_args(known_hosts: str | Path) -> str:
+    """ssh options that trust exactly the host keys in ``known_hosts`` and refuse any other.
+
+    ``GlobalKnownHostsFile=/dev/null`` keeps the machine's own known hosts out: only the keys
+    the lab generated count. The path must not contain whitespace (ssh splits on it).
+
+    Raises:
+        ShipyardError: the path contains whitespace or quotes.
+    """
+    path = str(known_hosts)
+    if not path or any(c.isspace() or c in "'\"\\" for c in path):
+        raise ShipyardError(f"a known_hosts path without spaces or quotes is needed, not {path!r}")
+    return f"-o UserKnownHostsFile={path} -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes"
 
 
 def validate_name(name: str) -> str:
@@ -132,6 +148,8 @@ class HostState:
         mounted: the overlay is mounted on ``dir/merged``.
         cgroups: cgroup dirs made for the host (absolute paths).
         pid: the systemd-nspawn PID once started.
+        host_key: the host's public ed25519 key (``ssh-ed25519 AAAA...``) as ssh-keygen made it,
+            recorded before the host first boots (the only key the lab trusts for it).
     """
 
     index: int
@@ -143,6 +161,7 @@ class HostState:
     mounted: bool = False
     cgroups: list[str] = field(default_factory=list)
     pid: int | None = None
+    host_key: str | None = None
 
 
 @dataclass
@@ -156,6 +175,7 @@ class LabState:
         bridge: bridge name, once made.
         ssh_key: private key path.
         inventory: inventory path written by ``up()``.
+        known_hosts: the lab's known_hosts file (every host's key, by address and name).
         aws: a moto server was asked for.
         net_admin: hosts got CAP_NET_ADMIN.
         moto_pid: the moto server PID.
@@ -173,6 +193,7 @@ class LabState:
     bridge: str | None = None
     ssh_key: str | None = None
     inventory: str | None = None
+    known_hosts: str | None = None
     aws: bool = True
     net_admin: bool = False
     moto_pid: int | None = None
@@ -214,15 +235,44 @@ class LabState:
         return f"{bridge_address(self.subnet)}:{self.registry_port}" if self.registry_port else None
 
 
+def known_hosts_line(host: HostState) -> str:
+    """The known_hosts line of one host: ``<address>,<name> <type> <base64>``.
+
+    Raises:
+        ShipyardError: the host has no recorded key, or it is not a public key line.
+    """
+    fields = (host.host_key or "").split()
+    if len(fields) < 2 or not fields[0].startswith("ssh-"):
+        raise ShipyardError(f"lab host {host.name} has no recorded host key")
+    return f"{host.address},{host.name} {fields[0]} {fields[1]}"
+
+
+def render_known_hosts(state: LabState) -> str:
+    """The lab's known_hosts: one line per host whose key has been made (in host order)."""
+    lines = [f"# shipyard lab {state.name!r}: host keys made by the lab; do not edit"]
+    lines += [known_hosts_line(h) for h in state.hosts if h.host_key]
+    return "\n".join(lines) + "\n"
+
+
 def render_inventory(state: LabState) -> str:
     """The Ansible inventory (YAML) of a lab: one group ``lab``.
 
+    Every host gets ssh options that trust only the key in the lab's known_hosts, and
+    ``ansible_host_key_checking: true`` (a host variable beats an ansible.cfg or environment
+    that turned checking off, which would otherwise put ``StrictHostKeyChecking=no`` first).
+
     Args:
-        state: the lab state (hosts, key, endpoint).
+        state: the lab state (hosts, key, known_hosts, endpoint).
 
     Returns:
         YAML text.
+
+    Raises:
+        ShipyardError: the state has no known_hosts file.
     """
+    if not state.known_hosts:
+        raise ShipyardError(f"lab {state.name!r} has no known_hosts file: bring it up again")
+    common = ssh_common_args(state.known_hosts)
     hosts: dict[str, dict[str, Any]] = {}
     for host in state.hosts:
         hosts[host.name] = {
@@ -230,7 +280,8 @@ def render_inventory(state: LabState) -> str:
             "ansible_user": "root",
             "ansible_ssh_private_key_file": state.ssh_key,
             "ansible_python_interpreter": "/usr/bin/python3",
-            "ansible_ssh_common_args": SSH_COMMON_ARGS,
+            "ansible_host_key_checking": True,
+            "ansible_ssh_common_args": common,
         }
     group: dict[str, Any] = {"hosts": hosts, "vars": {"shipyard_lab_name": state.name}}
     if state.aws_endpoint:

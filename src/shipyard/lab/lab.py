@@ -36,8 +36,8 @@ from shipyard.fsutil import atomic_write
 from shipyard.lab import _sys
 from shipyard.lab._base import ensure_base
 from shipyard.lab._model import (
+    KNOWN_HOSTS,
     NAME_RE,
-    SSH_COMMON_ARGS,
     HostState,
     LabState,
     bridge_address,
@@ -47,6 +47,8 @@ from shipyard.lab._model import (
     netns_name,
     pick_subnet,
     render_inventory,
+    render_known_hosts,
+    ssh_common_args,
     state_path,
     subnets_in_addresses,
     validate_hosts,
@@ -69,7 +71,6 @@ MOTO_TIMEOUT = 30.0
 REGISTRY_PORT = 5000
 REGISTRY_TIMEOUT = 30.0
 _SSH_OPTS = (
-    *SSH_COMMON_ARGS.split(),
     "-o",
     "BatchMode=yes",
     "-o",
@@ -111,6 +112,8 @@ class LabStatus:
         state_dir: the lab's state dir.
         ssh_key: the lab's private key, if made.
         registry: the image registry ``address:port`` (plain HTTP on the lab bridge), if any.
+        known_hosts: the lab's known_hosts (each host's real key), which the inventory and
+            ``Lab.ssh`` trust exclusively.
     """
 
     name: str
@@ -121,6 +124,7 @@ class LabStatus:
     state_dir: Path
     ssh_key: Path | None
     registry: str | None = None
+    known_hosts: Path | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The status as a JSON-ready dict (paths as strings)."""
@@ -133,6 +137,7 @@ class LabStatus:
             "state_dir": str(self.state_dir),
             "ssh_key": str(self.ssh_key) if self.ssh_key else None,
             "registry": self.registry,
+            "known_hosts": str(self.known_hosts) if self.known_hosts else None,
         }
 
 
@@ -179,6 +184,7 @@ class Lab:
         self.state_dir = self.state_root / self.name
         self._progress = progress or _no_progress
         self._save_lock = threading.Lock()
+        self._known_hosts_lock = threading.Lock()
         self._tools: dict[str, str] = {}
 
     def __repr__(self) -> str:
@@ -289,6 +295,14 @@ class Lab:
             state, target = self._host_state(host)
             if target.pid is not None and _sys.is_nspawn(target.pid, target.name):
                 return
+            if not target.host_key or not state.known_hosts:
+                raise SetupError(
+                    f"lab {self.name!r} recorded no host key for {target.name}: "
+                    f"run `shipyard lab down --name {self.name}` and bring it up again"
+                )
+            # the host keeps its key (it lives on its overlay); known_hosts is rewritten from the
+            # key the lab recorded when it made it, never from what answers at the address
+            self._write_known_hosts(state)
             self._boot_host(state, target, _sys.cgroup_hierarchies())
             self._say(f"lab {self.name}: {target.name} up at {target.address}")
 
@@ -313,10 +327,10 @@ class Lab:
             SetupError: the lab is not up or has no such host.
         """
         state = self._load_quiet()
-        if state is None or not state.ssh_key:
+        if state is None or not state.ssh_key or not state.known_hosts:
             raise SetupError(f"lab {self.name!r} is not up: run `shipyard lab up --name {self.name}`")
         target = self._find_host(state, host)
-        return _ssh(state.ssh_key, target.address, argv, timeout=timeout)
+        return _ssh(state.ssh_key, state.known_hosts, target.address, argv, timeout=timeout)
 
     # --- up --------------------------------------------------------------------------------
 
@@ -380,7 +394,9 @@ class Lab:
                 ]
             )
         state.ssh_key = str(key)
+        state.known_hosts = str(self.state_dir / KNOWN_HOSTS)
         self._save(state)
+        self._write_known_hosts(state)
 
         hierarchies = _sys.cgroup_hierarchies()
         state.cgroup_parents = [
@@ -408,7 +424,7 @@ class Lab:
             inventory = Path(inventory).absolute()
             state.inventory = str(inventory)
             atomic_write(inventory, render_inventory(state), mode=0o644)
-            self._say(f"lab {self.name}: inventory {inventory}")
+            self._say(f"lab {self.name}: inventory {inventory} (host keys in {state.known_hosts})")
         self._save(state)
         self._say(f"lab {self.name}: up")
 
@@ -534,9 +550,19 @@ class Lab:
                 hostkey,
             ]
         )
+        # recorded now, before the host ever runs: the key the lab made is the one it trusts
+        host.host_key = hostkey.with_name(hostkey.name + ".pub").read_text(encoding="utf-8").strip()
+        self._save(state)
+        self._write_known_hosts(state)
+
+    def _write_known_hosts(self, state: LabState) -> None:
+        """Write the lab's known_hosts (atomically, 0644) from the host keys in the state."""
+        assert state.known_hosts is not None
+        with self._known_hosts_lock:
+            atomic_write(Path(state.known_hosts), render_known_hosts(state), mode=0o644)
 
     def _wait_host(self, state: LabState, host: HostState, console: Path) -> None:
-        assert host.pid is not None and state.ssh_key is not None
+        assert host.pid is not None and state.ssh_key is not None and state.known_hosts is not None
         deadline = time.monotonic() + BOOT_TIMEOUT
         while True:
             if not _sys.alive(host.pid):
@@ -552,7 +578,13 @@ class Lab:
                 )
             time.sleep(0.1)
         left = max(deadline - time.monotonic(), 10)
-        result = _ssh(state.ssh_key, host.address, ["systemctl", "is-system-running", "--wait"], timeout=left)
+        result = _ssh(
+            state.ssh_key,
+            state.known_hosts,
+            host.address,
+            ["systemctl", "is-system-running", "--wait"],
+            timeout=left,
+        )
         word = result.stdout.strip()
         if word not in ("running", "degraded"):
             raise OperationError(
@@ -635,7 +667,8 @@ class Lab:
             ok = (
                 running
                 and state.ssh_key is not None
-                and _ssh(state.ssh_key, host.address, ["true"], timeout=10).returncode == 0
+                and state.known_hosts is not None
+                and _ssh(state.ssh_key, state.known_hosts, host.address, ["true"], timeout=10).returncode == 0
             )
             return HostStatus(host.name, host.address, running, ok, host.pid)
 
@@ -665,6 +698,7 @@ class Lab:
             state_dir=self.state_dir,
             ssh_key=Path(state.ssh_key) if state.ssh_key else None,
             registry=state.registry,
+            known_hosts=Path(state.known_hosts) if state.known_hosts else None,
         )
 
     # --- down ------------------------------------------------------------------------------
@@ -832,8 +866,12 @@ def _ssh_banner(address: str, port: int = 22) -> bool:
         return False
 
 
-def _ssh(key: str, address: str, argv: list[str], *, timeout: float) -> subprocess.CompletedProcess[str]:
-    cmd = [_sys.which("ssh"), "-i", key, *_SSH_OPTS, f"root@{address}", shlex.join(argv)]
+def _ssh(
+    key: str, known_hosts: str, address: str, argv: list[str], *, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """ssh to a lab host with the lab key, trusting only the host key in the lab's known_hosts."""
+    opts = (*ssh_common_args(known_hosts).split(), *_SSH_OPTS)
+    cmd = [_sys.which("ssh"), "-i", key, *opts, f"root@{address}", shlex.join(argv)]
     return _sys.run(cmd, check=False, timeout=timeout)
 
 
