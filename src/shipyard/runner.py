@@ -147,18 +147,18 @@ def default_work_dir() -> Path:
 
 
 def ansible_env(*, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment ansible-playbook runs with: tools on PATH, the collection, fast SSH."""
+    """The environment ansible-playbook runs with: tools on PATH, the collection, fast SSH.
+
+    Host keys are checked as ssh checks them (the user's known_hosts, or the file an
+    inventory names, like the lab's): nothing here turns that off.
+    """
     bindir = str(tool_path("ansible-playbook").parent)
     env = {
         "PATH": bindir + os.pathsep + os.environ.get("PATH", "/usr/bin:/bin"),
         "ANSIBLE_COLLECTIONS_PATH": str(collection.collections_path()),
         "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "False",
         "ANSIBLE_PIPELINING": "True",
-        "ANSIBLE_HOST_KEY_CHECKING": "False",
-        "ANSIBLE_SSH_ARGS": (
-            "-o ControlMaster=auto -o ControlPersist=60s "
-            "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
-        ),
+        "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=60s",
         "ANSIBLE_INTERPRETER_PYTHON": "/usr/bin/python3",
         "ANSIBLE_RETRY_FILES_ENABLED": "False",
         "ANSIBLE_FORKS": "20",
