@@ -5,10 +5,13 @@
 
 Host-side code: standard library only. Used by the module ``oci_image`` after ``skopeo`` has
 copied an image by digest into a host-side OCI layout. Unpacking is done here with ``tarfile``
-(not ``umoci unpack``) so that hosts need no extra tool, and so that every entry is checked:
-no absolute names, no ``..``, nothing written through a symlink, no device nodes; OCI whiteouts
-(``.wh.<name>``, ``.wh..wh..opq``) remove what lower layers made. Every blob read is checked
-against its sha256.
+(not ``umoci unpack``) so that hosts need no extra tool, and so that every entry is checked by
+``_archive.safe_extract``, the unpacker the release tarballs use too: no absolute names, no
+``..``, nothing written through a symlink, hard links only between entries of the image; device
+nodes and FIFOs are skipped (runc gives the container its own ``/dev``); set-id, sticky and
+group/other write bits are stripped; the image's owners and its (absolute) symlinks are kept.
+OCI whiteouts (``.wh.<name>``, ``.wh..wh..opq``) remove what lower layers made; a whiteout of
+``.``, ``..`` or an empty name is refused. Every blob read is checked against its sha256.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -19,10 +22,13 @@ import hashlib
 import json
 import os
 import re
-import shutil
-import stat
 import tarfile
 
+from ansible_collections.shipyard.deploy.plugins.module_utils._archive import (
+    SKIP,
+    ArchiveError,
+    safe_extract,
+)
 from ansible_collections.shipyard.deploy.plugins.module_utils._fs import atomic_write
 
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -31,8 +37,6 @@ MANIFEST_TYPES = ("application/vnd.oci.image.manifest.v1+json",
 LAYER_GZIP = ("application/vnd.oci.image.layer.v1.tar+gzip",
               "application/vnd.docker.image.rootfs.diff.tar.gzip")
 LAYER_TAR = ("application/vnd.oci.image.layer.v1.tar",)
-WHITEOUT = ".wh."
-OPAQUE = ".wh..wh..opq"
 _CHUNK = 1 << 20
 
 
@@ -101,128 +105,30 @@ class _HashingReader(object):
         return "sha256:" + self.sha.hexdigest()
 
 
-def clean_name(name):
-    """A tar entry name as a relative path inside the root, or ImageError if it would escape."""
-    if name.startswith("/"):
-        raise ImageError("entry %r has an absolute path" % name)
-    parts = [p for p in name.split("/") if p not in ("", ".")]
-    if any(p == ".." for p in parts):
-        raise ImageError("entry %r contains '..'" % name)
-    return "/".join(parts)
-
-
-def _inside(root, rel):
-    """The path of ``rel`` in ``root``, refused when a parent of it is a symlink or not a dir."""
-    path = os.path.join(root, rel) if rel else root
-    parent = os.path.dirname(path)
-    if os.path.realpath(parent) != os.path.normpath(parent):
-        raise ImageError("entry %r would be written through a symlink" % rel)
-    return path
-
-
-def _remove(path):
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return
-    if stat.S_ISDIR(st.st_mode):
-        shutil.rmtree(path)
-    else:
-        os.unlink(path)
-
-
-def _owner_mode(path, member, is_link=False):
-    if os.geteuid() == 0:
-        os.lchown(path, member.uid, member.gid)
-    if not is_link:
-        os.chmod(path, member.mode & 0o7777)
-        os.utime(path, (member.mtime, member.mtime))
-
-
-def _apply_whiteout(root, rel, made):
-    base = os.path.basename(rel)
-    parent_rel = os.path.dirname(rel)
-    parent = os.path.join(root, parent_rel) if parent_rel else root
-    if os.path.realpath(parent) != os.path.normpath(parent):
-        raise ImageError("whiteout %r is under a symlink" % rel)
-    if not os.path.isdir(parent):
-        return
-    if base == OPAQUE:  # the directory hides everything lower layers put in it
-        for child in os.listdir(parent):
-            child_rel = (parent_rel + "/" + child) if parent_rel else child
-            if child_rel not in made:
-                _remove(os.path.join(parent, child))
-        return
-    _remove(os.path.join(parent, base[len(WHITEOUT):]))
-
-
-def _extract(tar, member, root, made, skipped):
-    rel = clean_name(member.name)
-    if not rel:
-        return  # the root itself
-    base = os.path.basename(rel)
-    if base.startswith(WHITEOUT):
-        _apply_whiteout(root, rel, made)
-        return
-    if member.ischr() or member.isblk():
-        skipped.append(rel)  # no device nodes: runc gives the container its own /dev
-        return
-    path = _inside(root, rel)
-    if not os.path.isdir(os.path.dirname(path)):
-        os.makedirs(os.path.dirname(path), 0o755)
-    made.add(rel)
-    if member.isdir():
-        if not (os.path.isdir(path) and not os.path.islink(path)):
-            _remove(path)
-            os.mkdir(path, 0o700)
-        _owner_mode(path, member)
-        return
-    _remove(path)
-    if member.issym():
-        os.symlink(member.linkname, path)
-        _owner_mode(path, member, is_link=True)
-    elif member.islnk():
-        target = _inside(root, clean_name(member.linkname))
-        if not os.path.lexists(target):
-            raise ImageError("entry %r links to %r, which the image does not have"
-                             % (rel, member.linkname))
-        os.link(target, path, follow_symlinks=False)
-    elif member.isfifo():
-        os.mkfifo(path, 0o600)
-        _owner_mode(path, member)
-    elif member.isreg():
-        src = tar.extractfile(member)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            shutil.copyfileobj(src, out, _CHUNK)
-        _owner_mode(path, member)
-    else:
-        skipped.append(rel)
-
-
 def unpack_layer(layout, desc, root):
     """Apply one layer (descriptor from the manifest) onto ``root``; returns skipped entries."""
     media = desc.get("mediaType")
     if media not in LAYER_GZIP + LAYER_TAR:
         raise ImageError("layer %s has media type %r: only (gzipped) tar layers are supported"
                          % (desc.get("digest"), media))
-    made, skipped = set(), []
     with open(blob_path(layout, desc["digest"]), "rb") as handle:
         reader = _HashingReader(handle)
         mode = "r|gz" if media in LAYER_GZIP else "r|"
         try:
             with tarfile.open(fileobj=reader, mode=mode) as tar:
-                for member in tar:
-                    try:
-                        _extract(tar, member, root, made, skipped)
-                    except ImageError as exc:
-                        raise ImageError("layer %s: %s" % (desc["digest"], exc)) from exc
+                try:
+                    # the image's owners are kept and its absolute symlinks too (runc resolves
+                    # them inside the container's root; nothing on the host follows them)
+                    done = safe_extract(tar, root, owner=None, specials=SKIP, links_inside=False,
+                                        whiteouts=True)
+                except ArchiveError as exc:
+                    raise ImageError("layer %s: %s" % (desc["digest"], exc)) from exc
         except (tarfile.TarError, EOFError, OSError) as exc:
             raise ImageError("layer %s is not a readable tar: %s" % (desc["digest"], exc)) from exc
         if reader.drain() != desc["digest"]:
             raise ImageError("layer %s does not match its digest: the layout is corrupt"
                              % desc["digest"])
-    return skipped
+    return done["skipped"]
 
 
 def unpack(layout, manifest, root):

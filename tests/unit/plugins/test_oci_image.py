@@ -120,6 +120,52 @@ def test_unpack_refuses_entries_that_escape_the_root(tmp_path, entries, message)
     assert not (tmp_path / "evil").exists() and not os.path.exists("/tmp/evil")
 
 
+@pytest.mark.parametrize("name", [".wh..", ".wh...", "opt/.wh...", ".wh."])
+def test_a_whiteout_of_dot_or_dotdot_is_refused_and_deletes_nothing(tmp_path, name):
+    layout = tmp_path / "layout"
+    digest = make_layout(layout, [BASE, [_entry(name)]])
+    manifest, _ = _oci_image.load_image(str(layout), digest)
+    (tmp_path / "release").mkdir()
+    (tmp_path / "release" / "canary").write_text("x")  # next to rootfs: '.wh...' hit its parent
+    root = tmp_path / "release" / "rootfs"
+    with pytest.raises(_oci_image.ImageError, match="is not a file name"):
+        _oci_image.unpack(str(layout), manifest, str(root))
+    assert (tmp_path / "release" / "canary").exists() and (root / "opt" / "old").exists()
+    assert (layout / "index.json").exists()
+
+
+def test_set_id_and_group_other_write_bits_are_stripped_fifos_skipped(tmp_path):
+    sticky = _entry("var/tmp", kind=tarfile.DIRTYPE)
+    sticky[0].mode = 0o1777
+    layout = tmp_path / "layout"
+    digest = make_layout(layout, [BASE, [
+        _entry("usr/bin/su", b"#!", mode=0o4755),
+        _entry("usr/bin/wall", b"#!", mode=0o2755),
+        _entry("var", kind=tarfile.DIRTYPE),
+        sticky,
+        _entry("var/shared", b"x", mode=0o666),
+        _entry("run/pipe", kind=tarfile.FIFOTYPE, mode=0o666),
+        _entry("disk", kind=tarfile.BLKTYPE),
+    ]])
+    manifest, _ = _oci_image.load_image(str(layout), digest)
+    root = tmp_path / "rootfs"
+    skipped = _oci_image.unpack(str(layout), manifest, str(root))
+    assert skipped == ["dev/null", "run/pipe", "disk"]
+    modes = {n: os.lstat(root / n).st_mode & 0o7777 for n in ("usr/bin/su", "usr/bin/wall", "var/shared", "var/tmp")}
+    assert modes == {"usr/bin/su": 0o755, "usr/bin/wall": 0o755, "var/shared": 0o644, "var/tmp": 0o755}
+    assert not os.path.lexists(root / "run/pipe")
+
+
+def test_a_root_reached_through_a_symlink_unpacks(tmp_path):
+    layout = tmp_path / "layout"
+    digest = make_layout(layout, [BASE, APP])
+    manifest, _ = _oci_image.load_image(str(layout), digest)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "opt").symlink_to(tmp_path / "data")  # e.g. /opt/shipyard on another disk
+    _oci_image.unpack(str(layout), manifest, str(tmp_path / "opt" / "rootfs"))
+    assert (tmp_path / "data" / "rootfs" / "app" / "server.py").is_file()
+
+
 def test_a_corrupt_layer_or_manifest_is_refused(tmp_path):
     layout = tmp_path / "layout"
     digest = make_layout(layout, [APP])
