@@ -70,8 +70,10 @@ build {
     extra_arguments = [
       "-e", "@${var.vars_file}",
       "-e", "ansible_python_interpreter=/usr/bin/python3",
-      # host variables beat any ansible.cfg or environment that turned checking off
+      # extra variables beat any ansible.cfg or environment that turned checking off (an
+      # ssh_args from there would come first on ssh's command line, and ssh keeps the first)
       "-e", "ansible_host_key_checking=true",
+      "-e", "ansible_ssh_args='-C -o ControlMaster=auto -o ControlPersist=60s'",
       "-e", "ansible_ssh_common_args='-o UserKnownHostsFile=${var.known_hosts_file} -o StrictHostKeyChecking=yes'",
     ]
     ansible_env_vars = [

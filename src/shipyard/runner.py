@@ -150,7 +150,9 @@ def ansible_env(*, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment ansible-playbook runs with: tools on PATH, the collection, fast SSH.
 
     Host keys are checked as ssh checks them (the user's known_hosts, or the file an
-    inventory names, like the lab's): nothing here turns that off.
+    inventory names, like the lab's). Checking is set ON explicitly: ansible-runner puts
+    ``ANSIBLE_HOST_KEY_CHECKING=False`` into the environment of every run that does not name
+    it (ansible_runner/config/_base.py), so leaving it out would turn checking off.
     """
     bindir = str(tool_path("ansible-playbook").parent)
     env = {
@@ -158,6 +160,7 @@ def ansible_env(*, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         "ANSIBLE_COLLECTIONS_PATH": str(collection.collections_path()),
         "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "False",
         "ANSIBLE_PIPELINING": "True",
+        "ANSIBLE_HOST_KEY_CHECKING": "True",  # ansible-runner's default is False
         "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=60s",
         "ANSIBLE_INTERPRETER_PYTHON": "/usr/bin/python3",
         "ANSIBLE_RETRY_FILES_ENABLED": "False",

@@ -148,6 +148,7 @@ def test_inventory() -> None:
         "ansible_ssh_private_key_file": "/s/dev/id_ed25519",
         "ansible_python_interpreter": "/usr/bin/python3",
         "ansible_host_key_checking": True,
+        "ansible_ssh_args": "-C -o ControlMaster=auto -o ControlPersist=60s",
         "ansible_ssh_common_args": "-o UserKnownHostsFile=/s/dev/known_hosts "
         "-o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes",
     }
@@ -279,10 +280,26 @@ def test_runner_ansible_env_keeps_host_key_checking_on() -> None:
     from shipyard.runner import ansible_env
 
     env = ansible_env()
-    assert not any("HOST_KEY_CHECKING" in key for key in env)
+    # explicitly on: ansible-runner sets it to False in every run's environment that lacks it
+    assert env["ANSIBLE_HOST_KEY_CHECKING"] == "True"
     ssh_args = env["ANSIBLE_SSH_ARGS"]
     assert "StrictHostKeyChecking" not in ssh_args
     assert "UserKnownHostsFile" not in ssh_args
     assert "ControlMaster=auto" in ssh_args and "ControlPersist=60s" in ssh_args
-    # what a caller adds is kept (its own choice), and still nothing disables checking by default
     assert ansible_env(extra={"X": "1"})["X"] == "1"
+
+
+def test_runner_host_key_checking_survives_ansible_runner_defaults(tmp_path: Path) -> None:
+    """The environment ansible-runner really gives ansible-playbook keeps checking on."""
+    from ansible_runner.config.runner import RunnerConfig
+
+    from shipyard.runner import ansible_env
+
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "p.yml").write_text("[]\n")
+    config = RunnerConfig(
+        private_data_dir=str(tmp_path), playbook="p.yml", envvars=ansible_env(), suppress_env_files=True
+    )
+    config.prepare()
+    assert config.env["ANSIBLE_HOST_KEY_CHECKING"] == "True"
+    assert "StrictHostKeyChecking" not in config.env["ANSIBLE_SSH_ARGS"]

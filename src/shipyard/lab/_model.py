@@ -22,6 +22,10 @@ SUBNET_RANGE = range(1, 255)
 HOST_OFFSET = 10
 MAX_HOSTS = 32
 STATE_VERSION = 1
+#: ``ansible_ssh_args`` of lab hosts: Ansible's default speed settings. As a host variable it
+#: replaces any ``ssh_args`` from an ansible.cfg or ANSIBLE_SSH_ARGS, which come first on ssh's
+#: command line and would win (ssh keeps the first value of an option) over the checks below.
+SSH_ARGS = "-C -o ControlMaster=auto -o ControlPersist=60s"
 #: The file in a lab's state dir holding each host's real public host key (by address and name).
 KNOWN_HOSTS = "known_hosts"
 
@@ -257,9 +261,10 @@ def render_known_hosts(state: LabState) -> str:
 def render_inventory(state: LabState) -> str:
     """The Ansible inventory (YAML) of a lab: one group ``lab``.
 
-    Every host gets ssh options that trust only the key in the lab's known_hosts, and
-    ``ansible_host_key_checking: true`` (a host variable beats an ansible.cfg or environment
-    that turned checking off, which would otherwise put ``StrictHostKeyChecking=no`` first).
+    Every host gets ssh options that trust only the key in the lab's known_hosts, and host
+    variables that beat an ansible.cfg or environment turning checking off (which would put
+    ``StrictHostKeyChecking=no`` before them): ``ansible_host_key_checking: true`` and
+    ``ansible_ssh_args`` (:data:`SSH_ARGS`).
 
     Args:
         state: the lab state (hosts, key, known_hosts, endpoint).
@@ -281,6 +286,7 @@ def render_inventory(state: LabState) -> str:
             "ansible_ssh_private_key_file": state.ssh_key,
             "ansible_python_interpreter": "/usr/bin/python3",
             "ansible_host_key_checking": True,
+            "ansible_ssh_args": SSH_ARGS,
             "ansible_ssh_common_args": common,
         }
     group: dict[str, Any] = {"hosts": hosts, "vars": {"shipyard_lab_name": state.name}}
