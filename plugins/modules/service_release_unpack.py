@@ -131,6 +131,7 @@ stripped:
   sample: [bin/tool, data]
 """
 
+import contextlib
 import hashlib
 import json
 import os
@@ -247,11 +248,11 @@ def install(module, result):
             "is immutable; bump the version" % (params["release"], params["service"],
                                                 existing.get("sha256"), sha256))
     text = json.dumps(params["manifest"], indent=4, sort_keys=True) + "\n"
-    result["changed"] = True
     if module._diff:
         result["diff"] = {"before": "", "after": text, "before_header": manifest_path,
                           "after_header": manifest_path}
     if module.check_mode:
+        result["changed"] = True
         return
     src = params["src"]
     if not os.path.isfile(src):
@@ -260,6 +261,7 @@ def install(module, result):
     if actual != sha256:
         raise ReleaseUnpackFailure("src=%s has sha256 %s, not %s: the copy to the host is corrupt"
                                    % (src, actual, sha256))
+    result["changed"] = True
     clear_dir(release_dir)
     if params["kind"] == "tarball":
         try:
@@ -280,12 +282,19 @@ def install(module, result):
 
 
 def work(module, result):
+    params = module.params
     try:
         install(module, result)
     except OSError as exc:
         raise ReleaseUnpackFailure("installing release %s of %s failed: %s"
-                                   % (module.params["release"], module.params["service"], exc),
+                                   % (params["release"], params["service"], exc),
                                    cause=exc) from exc
+    finally:
+        # a refused or failed artifact does not stay on the host either (the next run copies it
+        # again); the release dir itself is the caller's to delete (the role's rescue does)
+        if params["remove_src"] and not module.check_mode and os.path.lexists(params["src"]):
+            with contextlib.suppress(OSError):
+                os.unlink(params["src"])
 
 
 def main():

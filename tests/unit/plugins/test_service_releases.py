@@ -174,6 +174,7 @@ def test_unpack_refuses_a_hostile_tarball_and_writes_no_manifest(
     assert "the tarball is refused" in result["msg"] and message in result["msg"], result["msg"]
     assert not (tmp_path / "opt/hello/releases/1.0.0/.shipyard-release.json").exists()
     assert not (tmp_path / "opt/hello/releases/x").exists() and not (tmp_path / "x").exists()
+    assert not staged.exists()  # the refused artifact is not left on the host
 
 
 @pytest.mark.parametrize("name", ["..", ".", "", "a/b"])
@@ -185,7 +186,7 @@ def test_unpack_refuses_a_binary_name_that_is_no_plain_file_name(
     result = unpack(tmp_path, capsys, sha, kind="binary", name=name)
     assert result["failed"] is True and "name=" in result["msg"] and "plain file name" in result["msg"]
     assert sorted(os.listdir(tmp_path / "opt/hello/releases")) == ["1.0.0"]
-    assert os.listdir(tmp_path / "opt/hello/releases/1.0.0") == [] and staged.exists()
+    assert os.listdir(tmp_path / "opt/hello/releases/1.0.0") == [] and not staged.exists()
 
 
 def test_unpack_places_a_binary_as_one_file(tmp_path: Path, staged: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -204,6 +205,8 @@ def test_unpack_refuses_a_corrupt_stage_and_another_artifact_for_a_release(
     sha = tarball(staged, GOOD)
     corrupt = unpack(tmp_path, capsys, "b" * 64)
     assert corrupt["failed"] is True and f"has sha256 {sha}, not {'b' * 64}" in corrupt["msg"]
+    assert corrupt["changed"] is False and not staged.exists()
+    tarball(staged, GOOD)  # the role's copy task stages it again
     assert unpack(tmp_path, capsys, sha)["changed"] is True
     other = unpack(tmp_path, capsys, "c" * 64)
     assert other["failed"] is True and "immutable" in other["msg"], other
