@@ -240,3 +240,60 @@ def test_lab_ssh_and_status_use_the_lab_known_hosts_and_a_restart_keeps_the_key(
     proc = _ansible(target.name, lab.inventory, cp_dir, "-m", "ping")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert lab_api.status().up
+
+
+def test_a_bake_refuses_a_host_with_another_key(
+    lab: LabStatus,
+    lab_api: Lab,
+    tmp_path: Path,
+    aws: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Packer's Ansible provisioner checks the bake host's key against the inventory's known_hosts.
+
+    (Packer's own SSH communicator accepts any key; it only authenticates and copies nothing.)
+    """
+    from _hello import DIST, sha
+
+    from shipyard import api
+    from shipyard.packer import PackerError
+
+    assert lab.known_hosts is not None and lab.aws_endpoint is not None
+    monkeypatch.setenv("AWS_ENDPOINT_URL", lab.aws_endpoint)
+    name = "hkhello"
+    data = yaml.safe_load((ROOT / "services" / "hello-ami.yml").read_text())
+    data.update(
+        name=name,
+        version="1.0.0",
+        instances=1,
+        ports={"base": 8380},
+        artifact={"path": str(DIST / "hello-1.0.0.tar"), "sha256": sha("1.0.0"), "kind": "tarball"},
+    )
+    data["ami"]["launch_template"] = f"shipyard-{name}"
+    spec = tmp_path / f"{name}.yml"
+    spec.write_text(yaml.safe_dump(data))
+    victim = lab.hosts[1].name
+    wrong = tmp_path / "known_hosts"
+    wrong.write_text(_with_key(lab.known_hosts.read_text(), victim, _other_key(tmp_path)))
+
+    lines: list[str] = []
+    with pytest.raises(PackerError) as info:
+        api.bake(
+            spec,
+            inventory=_inventory_with(lab, tmp_path, wrong),
+            host=victim,
+            force=True,
+            progress=lambda event: lines.append(event.message),
+        )
+    out = "\n".join(lines)
+    assert "Data could not be sent to remote host" in str(info.value), info.value
+    assert any(t in out for t in REFUSED), out[-3000:]
+    assert f"UserKnownHostsFile={wrong}" in out  # the provisioner used the inventory's file
+    # Packer's own communicator does not check (InsecureIgnoreHostKey): it connected anyway,
+    # but it only authenticates; everything that reaches the host goes through Ansible
+    assert "Connected to SSH!" in out
+    proc = lab_api.ssh(victim, ["test", "-e", f"/opt/shipyard/{name}"])
+    assert proc.returncode == 1, proc.stderr  # the bake never reached the host
+    assert not aws("ec2").describe_images(Filters=[{"Name": "tag:shipyard:service", "Values": [name]}])[
+        "Images"
+    ]
