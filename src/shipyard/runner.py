@@ -150,9 +150,9 @@ def ansible_env(*, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment ansible-playbook runs with: tools on PATH, the collection, fast SSH.
 
     Host keys are checked as ssh checks them (the user's known_hosts, or the file an
-    inventory names, like the lab's). Checking is set ON explicitly: ansible-runner puts
-    ``ANSIBLE_HOST_KEY_CHECKING=False`` into the environment of every run that does not name
-    it (ansible_runner/config/_base.py), so leaving it out would turn checking off.
+    inventory names, like the lab's). Checking is set ON explicitly: ansible-runner turns it
+    off (the variable set to False) in the environment of every run that does not name it
+    (ansible_runner/config/_base.py), so leaving it out would turn checking off.
     """
     bindir = str(tool_path("ansible-playbook").parent)
     env = {

@@ -263,7 +263,7 @@ def render_inventory(state: LabState) -> str:
 
     Every host gets ssh options that trust only the key in the lab's known_hosts, and host
     variables that beat an ansible.cfg or environment turning checking off (which would put
-    ``StrictHostKeyChecking=no`` before them): ``ansible_host_key_checking: true`` and
+    a StrictHostKeyChecking of "no" before them): ``ansible_host_key_checking: true`` and
     ``ansible_ssh_args`` (:data:`SSH_ARGS`).
 
     Args:
