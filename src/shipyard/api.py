@@ -141,8 +141,11 @@ def to_jsonable(value: Any) -> Any:
 
 
 def validate(path: Path | str) -> LoadedSpec:
-    """Validate a spec file (format only). Raises SpecErrors naming every bad field."""
-    return load_spec(path)
+    """Validate a spec file (its format, and that file secrets are regular files). Raises
+    SpecErrors naming every bad field."""
+    loaded = load_spec(path)
+    loaded.check_secret_files()
+    return loaded
 
 
 def _inventory(inventory: Path | str | None) -> Path:

@@ -101,13 +101,13 @@ def cli() -> None:
 @_json_option
 def validate(specs: tuple[Path, ...], as_json: bool) -> None:
     """Validate service specs; nothing is touched. Exit 2 names every bad field."""
-    from shipyard.spec import load_spec
+    from shipyard import api
 
     results: list[dict[str, Any]] = []
     errors: list[SpecError] = []
     for path in specs:
         try:
-            loaded = load_spec(path)
+            loaded = api.validate(path)
         except SpecErrors as exc:
             errors.extend(exc.errors)
             results.append(
@@ -159,14 +159,15 @@ def schema(out: Path | None) -> None:
 @cli.command()
 @click.argument("spec", type=click.Path(path_type=Path))
 def render(spec: Path) -> None:
-    """Print the playbooks' variables for SPEC as JSON (for ansible-playbook -e @FILE).
+    """Print the playbooks' variables for SPEC as a YAML vars file (ansible-playbook -e @FILE).
 
-    The spec is validated and its artifact checked against its sha256 first. Secret values are
-    not included: pass them as ``shipyard_secrets`` yourself, from a vault.
+    The spec is validated and its artifact checked against its sha256 first. The file's root is
+    tagged ``!unsafe``: Ansible never templates a value of it. Secret values are not included:
+    pass them as ``shipyard_secrets`` yourself, from a vault, marked ``!unsafe`` too.
     """
-    from shipyard import api
+    from shipyard import ansible_vars, api
 
-    sys.stdout.write(json.dumps(api.render(spec), indent=2, sort_keys=True) + "\n")
+    sys.stdout.write(ansible_vars.dumps(api.render(spec)))
 
 
 # -- the lab -------------------------------------------------------------------------------------

@@ -18,7 +18,6 @@ import io
 import json
 import logging
 import os
-import re
 import shutil
 import subprocess
 import tarfile
@@ -33,7 +32,7 @@ from shipyard.fsutil import atomic_write
 from shipyard.lab import _sys
 from shipyard.lab._base import SUITE, base_key, ensure_base
 from shipyard.safeyaml import load as load_yaml
-from shipyard.spec import LoadedSpec, load_spec
+from shipyard.spec import REGISTRY_RE, LoadedSpec, load_spec
 
 log = logging.getLogger("shipyard")
 
@@ -445,7 +444,6 @@ def _write_index(layout: Path, tag: str, digest: str, size: int) -> None:
 
 # -- push ----------------------------------------------------------------------------------------
 
-_REGISTRY_RE = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$")
 
 
 def inventory_registry(inventory: Path) -> str | None:
@@ -483,7 +481,7 @@ def resolve_registry(spec: LoadedSpec, inventory: Path | None) -> tuple[str, boo
                 source=str(spec.path),
             )
         registry, lab = found, True
-    if not _REGISTRY_RE.match(registry):
+    if not REGISTRY_RE.match(registry):
         raise SpecError(
             "container.registry", registry, "give host:port, e.g. 10.213.1.1:5000", source=str(spec.path)
         )

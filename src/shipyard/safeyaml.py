@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,10 @@ from shipyard.errors import SpecError
 MAX_BYTES = 256 * 1024
 #: Deeper nesting than this is refused (a spec is at most a few levels deep).
 MAX_DEPTH = 32
+
+
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -50,6 +55,24 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+# YAML 1.1 reads 0022 as 18 (octal), 12:30 as 750 (base 60), 0x1F, 1_000 and +5 as numbers:
+# a spec that says UMASK: 0022 would silently deploy UMASK=18. Here only plain decimals are
+# numbers (no leading zero, no sign but '-', no '_' or ':'); everything else stays the string
+# that was written, and the spec's types then say what they want (a quoted-looking error).
+_StrictLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_INT, _FLOAT)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_StrictLoader.add_implicit_resolver(_INT, re.compile(r"^-?(?:0|[1-9][0-9]{0,17})\Z"), list("-0123456789"))
+_StrictLoader.add_implicit_resolver(
+    _FLOAT,
+    re.compile(
+        r"^-?(?:0|[1-9][0-9]*)\.[0-9]+(?:[eE][-+]?[0-9]+)?\Z|^-?\.(?:inf|Inf|INF)\Z|^\.(?:nan|NaN|NAN)\Z"
+    ),
+    list("-0123456789."),
+)
+
+
 def loads(text: str, *, source: str = "<string>") -> Any:
     """Parse YAML text safely; errors become :class:`SpecError` naming ``source``."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
@@ -67,6 +90,8 @@ def loads(text: str, *, source: str = "<string>") -> Any:
         raise SpecError("", f"YAML{where}", f"fix the YAML syntax ({problem})", source=source) from None
     except RecursionError:
         raise SpecError("", "…", "the YAML nests too deeply: flatten it", source=source) from None
+    except (ValueError, OverflowError) as exc:  # e.g. an integer of 5000 digits
+        raise SpecError("", "YAML", f"a value cannot be read ({exc}): shorten it", source=source) from None
 
 
 def load(path: Path) -> Any:

@@ -13,6 +13,8 @@ import difflib
 import os
 import re
 import shlex
+import stat
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -30,31 +32,44 @@ from pydantic import (
 from shipyard import safeyaml
 from shipyard.errors import SpecError, SpecErrors
 
-NAME_RE = re.compile(r"^[a-z](?:[a-z0-9-]{0,38}[a-z0-9])?$")
+NAME_RE = re.compile(r"^[a-z](?:[a-z0-9-]{0,38}[a-z0-9])?\Z")
 NAME_FIX = "use lowercase letters, digits and '-' (max 40), starting with a letter"
-VERSION_RE = re.compile(r"^[0-9A-Za-z](?:[0-9A-Za-z._+-]{0,62})$")
+VERSION_RE = re.compile(r"^[0-9A-Za-z](?:[0-9A-Za-z._+-]{0,62})\Z")
 VERSION_FIX = (
     "use letters, digits, '.', '_', '+' and '-' (max 64), starting with a letter or digit, "
     "and quote it if YAML reads it as a number (version: '1.0')"
 )
-ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,30}$")
-MEMORY_RE = re.compile(r"^([1-9][0-9]{0,6})([KMG])$")
-CPU_RE = re.compile(r"^([1-9][0-9]{0,4})%$")
-HEALTH_PATH_RE = re.compile(r"^/[A-Za-z0-9/_.~%=&?-]{0,200}$")
-SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
+USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,30}\Z")
+MEMORY_RE = re.compile(r"^([1-9][0-9]{0,6})([KMG])\Z")
+CPU_RE = re.compile(r"^([1-9][0-9]{0,4})%\Z")
+HEALTH_PATH_RE = re.compile(r"^/[A-Za-z0-9/_.~%=&?-]{0,200}\Z")
+SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")
 PLACEHOLDER_RE = re.compile(r"\{[^}]*\}")
-SERIAL_RE = re.compile(r"^([1-9][0-9]?|100)%$")
-AMI_ID_RE = re.compile(r"^ami-[0-9a-f]{8,17}$")
-HANDLER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\.[A-Za-z_][A-Za-z0-9_]*$")
-SCHEDULE_RE = re.compile(r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\([^()\n]{1,200}\))$")
-BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+SERIAL_RE = re.compile(r"^([1-9][0-9]?|100)%\Z")
+AMI_ID_RE = re.compile(r"^ami-[0-9a-f]{8,17}\Z")
+HANDLER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\.[A-Za-z_][A-Za-z0-9_]*\Z")
+SCHEDULE_RE = re.compile(r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\([^()\n]{1,200}\))\Z")
+BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
 MIN_PORT, MAX_PORT = 1024, 65535
 MAX_INSTANCES = 256
 MEMORY_MIN_BYTES = 4 * 1024 * 1024
 _UNITS = {"K": 1024, "M": 1024**2, "G": 1024**3}
 LAMBDA_RUNTIMES = ("python3.9", "python3.10", "python3.11", "python3.12", "python3.13")
 RESERVED_ENV = frozenset({"PORT"})
+REGISTRY_RE = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?\Z")
+#: systemd strips these from the front of ExecStart's program, even inside quotes; ``+`` and
+#: ``!`` run the service with full privileges, ignoring User=, DynamicUser= and the sandbox.
+EXEC_PREFIXES = "+-@!:|"
+PROGRAM_RE = re.compile(r"^(/[A-Za-z0-9_.+/-]+|[A-Za-z0-9_][A-Za-z0-9_.+-]*)\Z")
+#: Jinja's markers: shipyard never templates a spec value, so no name, path or URL has them.
+TEMPLATE_MARKERS = ("{{", "{%", "{#")
+#: The most bytes a secret file may hold (it is one line).
+MAX_SECRET_BYTES = 64 * 1024
+_BAD_CHARS_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
+#: What env values and command arguments are checked for here (their own rules name NUL and
+#: line breaks with their fixes).
+_BAD_FREE_CHARS_RE = re.compile(r"[\x01-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 def _env_name(key: Any) -> str:
@@ -79,6 +94,8 @@ class _Model(BaseModel):
 def _no_dotdot(value: str) -> str:
     if ".." in value.split("/") or value.startswith("-"):
         raise ValueError("no '..' path parts and no leading '-'")
+    if value.startswith("/"):
+        raise ValueError("give a path relative to the spec file (inside its directory), not an absolute one")
     return value
 
 
@@ -116,8 +133,11 @@ class Artifact(_Model):
     def _url(cls, value: str | None) -> str | None:
         if value is None:
             return value
-        if not re.match(r"^https?://[^\s]+$", value):
+        if not re.match(r"^https?://[^\s/]+/[^\s]*\Z", value):
             raise ValueError("use an http:// or https:// URL without spaces")
+        path = urllib.parse.urlsplit(value).path
+        if any(part in (".", "..") for part in path.split("/")) or path.endswith("/"):
+            raise ValueError("the URL's path must end in the artifact's file name, with no '.' or '..' parts")
         return value
 
     @model_validator(mode="after")
@@ -281,14 +301,14 @@ class AmiSection(_Model):
     @classmethod
     def _regions(cls, value: list[str]) -> list[str]:
         for region in value:
-            if not re.match(r"^[a-z]{2}(-[a-z]+)+-\d$", region):
+            if not re.match(r"^[a-z]{2}(-[a-z]+)+-\d\Z", region):
                 raise ValueError(f"{region!r} is not a region name such as us-east-1")
         return value
 
     @field_validator("launch_template", "autoscaling_group")
     @classmethod
     def _aws_name(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^[A-Za-z0-9()./_-]{3,125}$", value):
+        if value is not None and not re.match(r"^[A-Za-z0-9()./_-]{3,125}\Z", value):
             raise ValueError("use 3-125 letters, digits and ( ) . / _ -")
         return value
 
@@ -310,7 +330,7 @@ class LambdaTriggers(_Model):
     @classmethod
     def _http(cls, value: list[str]) -> list[str]:
         for route in value:
-            if not re.match(r"^(GET|POST|PUT|PATCH|DELETE|ANY) /[A-Za-z0-9/{}_+.-]*$", route):
+            if not re.match(r"^(GET|POST|PUT|PATCH|DELETE|ANY) /[A-Za-z0-9/{}_+.-]*\Z", route):
                 raise ValueError(f"{route!r}: use 'METHOD /path', e.g. 'POST /images'")
         return value
 
@@ -356,6 +376,13 @@ class ContainerSection(_Model):
     registry: str | None = Field(default=None, description="Registry host:port; the lab's when absent.")
     read_only: bool = Field(default=True, description="Read-only root filesystem.")
 
+    @field_validator("registry")
+    @classmethod
+    def _registry(cls, value: str | None) -> str | None:
+        if value is not None and not REGISTRY_RE.match(value):
+            raise ValueError("use a registry as host or host:port, e.g. registry.example.com:5000")
+        return value
+
 
 class Service(_Model):
     """One service, described once, deployable by every strategy."""
@@ -383,6 +410,9 @@ class Service(_Model):
     health: Health = Field(default_factory=Health)
     user: str | None = Field(
         default=None, description="Run as this existing user; a dynamic user when absent."
+    )
+    allow_root: bool = Field(
+        default=False, description="Allow user: root (refused otherwise: a service needs no root)."
     )
     keep_releases: int = Field(default=3, ge=1, le=50, description="Activated releases kept per host.")
     rollout: Rollout = Field(default_factory=Rollout)
@@ -428,10 +458,16 @@ class Service(_Model):
                 for placeholder in PLACEHOLDER_RE.findall(arg):
                     if placeholder != "{port}":
                         raise ValueError(f"unknown placeholder {placeholder}: only {{port}} is replaced")
-            if value and not (value[0].startswith("/") or re.match(r"^[A-Za-z0-9_.+-]+$", value[0])):
+            if value and value[0][:1] in EXEC_PREFIXES:
                 raise ValueError(
-                    "the program must be an absolute path or a plain command name "
-                    "(e.g. /usr/bin/python3 server.py --port {port})"
+                    f"the program may not begin with {value[0][:1]!r}: systemd reads "
+                    f"{' '.join(EXEC_PREFIXES)} there as ExecStart prefixes ('+' would run it as root, "
+                    "outside the sandbox); name the program itself"
+                )
+            if value and not PROGRAM_RE.match(value[0]):
+                raise ValueError(
+                    "the program must be an absolute path or a plain command name that systemd "
+                    "finds in its search path (e.g. /usr/bin/python3 server.py --port {port})"
                 )
         return value
 
@@ -454,7 +490,9 @@ class Service(_Model):
                 raise ValueError(f"{key} is set by shipyard for each instance: remove it")
             if isinstance(item, bool) or item is None:
                 raise ValueError(f"{key}: quote the value ({key}: 'true')")
-            text = str(item) if isinstance(item, (int, float)) else item
+            if isinstance(item, float):
+                raise ValueError(f"{key}: YAML read {item!r} as a number: quote the value ({key}: '…')")
+            text = str(item) if isinstance(item, int) else item
             if isinstance(text, str):
                 _safe_text(text, f"{key} must be one line")
             out[key] = text
@@ -468,6 +506,8 @@ class Service(_Model):
         out: dict[Any, Any] = {}
         for key, item in value.items():
             _env_name(key)
+            if key in RESERVED_ENV:
+                raise ValueError(f"{key} is set by shipyard for each instance: name the secret otherwise")
             if isinstance(item, str):
                 raise ValueError(
                     f"{key}: do not put a secret's value in the spec: use {{env: VAR}} or {{file: PATH}}"
@@ -480,14 +520,19 @@ class Service(_Model):
     def _user(cls, value: str | None) -> str | None:
         if value is None:
             return value
-        if value == "root":
-            raise ValueError("do not run services as root: leave user out for a dynamic user")
-        if not USER_RE.match(value):
+        if not USER_RE.match(value) and value != "0":
             raise ValueError("use a system user name (lowercase letters, digits, '_', '-')")
         return value
 
     @model_validator(mode="after")
     def _whole(self) -> Service:
+        if self.user in ("root", "0") and not self.allow_root:
+            raise _FieldError(
+                "user",
+                self.user,
+                "do not run services as root: leave user out for a dynamic user "
+                "(or set allow_root: true if it truly needs root)",
+            )
         if self.strategy in ("multi", "ami", "container"):
             if self.artifact is None:
                 raise _FieldError(
@@ -657,10 +702,18 @@ def errors_from_validation(exc: ValidationError, source: str | None) -> SpecErro
     for error in exc.errors(include_url=False):
         raw_ctx = error.get("ctx") or {}
         inner = raw_ctx.get("error")
-        loc = tuple(
-            p
-            for p in error["loc"]
-            if not (isinstance(p, str) and (p in _UNION_TAGS or p.startswith(("function-", "list["))))
+        raw_loc = tuple(error["loc"])
+        if error["type"] == "extra_forbidden":  # the last part is the unknown key itself
+            raw_loc, last = raw_loc[:-1], raw_loc[-1:]
+        else:
+            last = ()
+        loc = (
+            tuple(
+                p
+                for p in raw_loc
+                if not (isinstance(p, str) and (p in _UNION_TAGS or p.startswith(("function-", "list["))))
+            )
+            + last
         )
         if isinstance(inner, _FieldError):
             field, value, fix = inner.field, inner.value, inner.fix
@@ -675,8 +728,57 @@ def errors_from_validation(exc: ValidationError, source: str | None) -> SpecErro
     return SpecErrors(out)
 
 
+def _text_errors(data: Any, source: str | None, path: str = "") -> list[SpecError]:
+    """Every string of the spec (keys too) is one line of text, and none but an env value or
+    a command argument holds a Jinja marker: shipyard never templates spec values, and a
+    trailing newline, NUL or lone surrogate in a name would reach unit files and paths."""
+    out: list[SpecError] = []
+    if isinstance(data, dict):
+        for key, item in data.items():
+            name = "''" if key == "" else str(key)  # an empty key is named too
+            here = f"{path}.{name}" if path else name
+            if isinstance(key, str):
+                out += _check_text(key, here, source, templated=True)
+            out += _text_errors(item, source, here)
+    elif isinstance(data, list):
+        for index, item in enumerate(data):
+            out += _text_errors(item, source, f"{path}[{index}]")
+    elif isinstance(data, str):
+        free = path.startswith(("env.", "command[", "command"))  # data the service reads itself
+        out += _check_text(data, path, source, templated=not free, free=free)
+    return out
+
+
+def _check_text(
+    text: str, field: str, source: str | None, *, templated: bool, free: bool = False
+) -> list[SpecError]:
+    bad = (_BAD_FREE_CHARS_RE if free else _BAD_CHARS_RE).search(text)
+    if bad is not None:
+        char = bad.group()
+        what = (
+            "a lone surrogate (not valid text)"
+            if "\ud800" <= char <= "\udfff"
+            else f"the control character {char!r}"
+        )
+        return [SpecError(field, text, f"remove {what}: every value is one line of text", source=source)]
+    if templated and any(marker in text for marker in TEMPLATE_MARKERS):
+        return [
+            SpecError(
+                field,
+                text,
+                "remove the template markers ({{ {% {#): shipyard never templates spec values",
+                source=source,
+            )
+        ]
+    return []
+
+
 def parse_spec(data: Any, *, source: str | None = None) -> Service:
     """Validate already-parsed data as a service spec."""
+    if isinstance(data, dict):
+        bad = _text_errors(data, source)
+        if bad:
+            raise SpecErrors(bad)
     if not isinstance(data, dict):
         raise SpecErrors(
             [
@@ -708,6 +810,23 @@ class LoadedSpec:
         """The ``shipyard_service`` variable, with the artifact path made absolute."""
         return self.service.to_ansible(spec_dir=self.dir)
 
+    def check_secret_files(self) -> None:
+        """Refuse a file secret that exists but is not a regular file of a sane size (no read)."""
+        for name, ref in sorted(self.service.secrets.items()):
+            if ref.file is None:
+                continue
+            try:
+                info = (self.dir / ref.file).stat()
+            except OSError:
+                continue  # may be created before the deploy; resolve_secrets checks again
+            if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_SECRET_BYTES:
+                raise SpecError(
+                    f"secrets.{name}.file",
+                    ref.file,
+                    "give a regular file of at most 64 KiB holding the secret's one line",
+                    source=str(self.path),
+                )
+
     def resolve_secrets(self, environ: Mapping[str, str] | None = None) -> dict[str, SecretStr]:
         """Read every secret's value from the controller's environment or files."""
         environ = os.environ if environ is None else environ
@@ -727,22 +846,62 @@ class LoadedSpec:
                     continue
             else:
                 assert ref.file is not None
-                path = (self.dir / ref.file).resolve()
                 try:
-                    value = path.read_text(encoding="utf-8").rstrip("\n")
-                except OSError:
+                    value = read_secret_file(self.dir / ref.file)
+                except FileNotFoundError:
                     if ref.required:
                         raise SpecError(
                             field,
                             ref.file,
-                            "the secret file cannot be read: check the path",
+                            "the secret file does not exist: check the path or mark it required: false",
                             source=str(self.path),
                         ) from None
                     continue
-            if "\n" in value or "\x00" in value:
-                raise SpecError(field, "(hidden)", "a secret must be one line", source=str(self.path))
+                except (OSError, ValueError) as exc:
+                    raise SpecError(field, ref.file, str(exc), source=str(self.path)) from None
+            if _BAD_CHARS_RE.search(value):
+                raise SpecError(
+                    field,
+                    "(hidden)",
+                    "a secret must be one line of text (no NUL, control characters or invalid UTF-8)",
+                    source=str(self.path),
+                )
             values[name] = SecretStr(value)
         return values
+
+
+def read_secret_file(path: Path) -> str:
+    """A secret file's one line: only a regular file of at most :data:`MAX_SECRET_BYTES`,
+    checked on the open descriptor before a byte is read (a FIFO never blocks, /dev/zero is
+    refused, a huge file is not read).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not a regular file, too large, not UTF-8, or unreadable.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | getattr(os, "O_NOCTTY", 0))
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise ValueError(f"the secret file cannot be opened ({exc.strerror}): check the path") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(
+                "the secret file is not a regular file (a device, FIFO or directory): give a file"
+            )
+        if info.st_size > MAX_SECRET_BYTES:
+            raise ValueError(
+                f"the secret file has {info.st_size} bytes: a secret is one line (at most 64 KiB)"
+            )
+        raw = handle.read(MAX_SECRET_BYTES + 1)
+    if len(raw) > MAX_SECRET_BYTES:
+        raise ValueError("the secret file grew past 64 KiB while it was read: a secret is one line")
+    try:
+        return raw.decode("utf-8").rstrip("\n")
+    except UnicodeDecodeError:
+        raise ValueError("the secret file is not UTF-8 text") from None
 
 
 def load_spec(path: Path | str) -> LoadedSpec:

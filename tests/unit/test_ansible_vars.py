@@ -107,15 +107,16 @@ def test_ctrl_c_stops_the_run_and_everything_it_started(tmp_path: Path) -> None:
     """SIGINT to the caller's process group (what a terminal's Ctrl-C does) ends the run with
     KeyboardInterrupt and leaves no process of it behind."""
     inv, _ = _local(tmp_path)
+    nap = f"300.{os.getpid()}"  # a sleep only this test starts
     book = tmp_path / "sleep.yml"
     book.write_text(
-        textwrap.dedent("""\
+        textwrap.dedent(f"""\
             - name: Sleep
               hosts: all
               gather_facts: false
               tasks:
                 - name: Sleep long
-                  ansible.builtin.command: sleep 300
+                  ansible.builtin.command: sleep {nap}
                   changed_when: false
             """)
     )
@@ -135,9 +136,9 @@ def test_ctrl_c_stops_the_run_and_everything_it_started(tmp_path: Path) -> None:
     )
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not _sleepers():
+        while time.monotonic() < deadline and not _sleepers(nap):
             time.sleep(0.1)
-        assert _sleepers(), "the playbook never reached its task"
+        assert _sleepers(nap), "the playbook never reached its task"
         sid = proc.pid
         os.killpg(sid, signal.SIGINT)
         out, _ = proc.communicate(timeout=30)
@@ -149,11 +150,11 @@ def test_ctrl_c_stops_the_run_and_everything_it_started(tmp_path: Path) -> None:
     time.sleep(0.5)
     left = _session(sid)
     assert not left, f"processes left from the interrupted run: {left}"
-    assert not _sleepers()
+    assert not _sleepers(nap)
 
 
-def _sleepers() -> list[str]:
-    out = subprocess.run(["pgrep", "-f", "-a", "^sleep 300$"], capture_output=True, text=True, check=False)
+def _sleepers(nap: str) -> list[str]:
+    out = subprocess.run(["pgrep", "-f", "-a", f"^sleep {nap}$"], capture_output=True, text=True, check=False)
     return out.stdout.split("\n") if out.stdout.strip() else []
 
 
