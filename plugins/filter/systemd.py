@@ -8,6 +8,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.shipyard.deploy.plugins.module_utils._systemd import program_problem
 
 #: the placeholder in a command argument replaced by the instance name (%i = the port)
 PORT_PLACEHOLDER = "{port}"
@@ -54,6 +55,9 @@ def systemd_exec(argv, port_placeholder=PORT_PLACEHOLDER):
             "systemd_exec: the command must be a list of arguments (argv), got %r" % (argv,))
     if not argv:
         raise AnsibleFilterError("systemd_exec: the command is empty")
+    problem = program_problem(argv[0])
+    if problem:
+        raise AnsibleFilterError("systemd_exec: " + problem)
     return " ".join(systemd_quote(arg, port_placeholder) for arg in argv)
 
 

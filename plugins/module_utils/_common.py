@@ -12,7 +12,7 @@ __metaclass__ = type
 
 import re
 
-SERVICE_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+SERVICE_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}\Z")
 
 
 class ShipyardModuleError(Exception):

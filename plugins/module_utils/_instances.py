@@ -38,7 +38,7 @@ def unit_glob(service):
 
 def port_of(service, unit):
     """The port (instance name) of ``unit`` if it is an instance of ``service``, else None."""
-    match = re.match(r"^shipyard-%s@(\d+)\.service$" % re.escape(service), unit)
+    match = re.match(r"^shipyard-%s@(\d+)\.service\Z" % re.escape(service), unit)
     return int(match.group(1)) if match else None
 
 

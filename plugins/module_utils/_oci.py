@@ -23,8 +23,8 @@ BUNDLES = "bundles"
 #: process.user when the image names no numeric user: nobody/nogroup
 NOBODY = 65534
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-_MEMORY_RE = re.compile(r"^(\d+)([KMG])$")
-_CPU_RE = re.compile(r"^(\d+)%$")
+_MEMORY_RE = re.compile(r"^(\d+)([KMG])\Z")
+_CPU_RE = re.compile(r"^(\d+)%\Z")
 _UNITS = {"K": 1024, "M": 1024 ** 2, "G": 1024 ** 3}
 CPU_PERIOD = 100000
 
@@ -60,7 +60,7 @@ def cpu_quota(value):
 
 def process_user(user):
     """The OCI process.user of the image's ``User`` ("uid" or "uid:gid"; anything else: nobody)."""
-    match = re.match(r"^(\d+)(?::(\d+))?$", user or "")
+    match = re.match(r"^(\d+)(?::(\d+))?\Z", user or "")
     if not match or int(match.group(1)) == 0:
         return {"uid": NOBODY, "gid": NOBODY}
     uid = int(match.group(1))

@@ -13,6 +13,7 @@ __metaclass__ = type
 
 import glob
 import os
+import re
 
 from ansible_collections.shipyard.deploy.plugins.module_utils._common import ShipyardModuleError
 
@@ -21,6 +22,47 @@ SHOW_PROPERTIES = (
     "Id", "LoadState", "ActiveState", "SubState", "MainPID", "NRestarts", "MemoryCurrent",
     "UnitFileState",
 )
+#: systemd strips these from the front of ExecStart's program even inside quotes: '+' and '!'
+#: run the service with full privileges, ignoring User=, DynamicUser= and the whole sandbox.
+EXEC_PREFIXES = "+-@!:|"
+#: an absolute path, or a plain name that systemd resolves in its fixed search path (never
+#: relative to WorkingDirectory=)
+_PROGRAM_RE = re.compile(r"^(/[A-Za-z0-9_.+/-]+|[A-Za-z0-9_][A-Za-z0-9_.+-]*)\Z")
+
+
+def program_problem(program):
+    """Why ``program`` may not start an ExecStart= line, or None when it may."""
+    if not isinstance(program, str) or not program:
+        return "the program must be a non-empty string, got %r" % (program,)
+    if program[0] in EXEC_PREFIXES:
+        return ("the program %r begins with %r, which systemd reads as an ExecStart prefix "
+                "('+' runs it as root outside the sandbox): name the program itself"
+                % (program, program[0]))
+    if not _PROGRAM_RE.match(program):
+        return "the program %r must be an absolute path or a plain command name" % (program,)
+    return None
+
+
+def exec_start_problems(unit_text):
+    """The problems of every ExecStart= program of a unit file's text (quotes stripped)."""
+    problems = []
+    for line in unit_text.splitlines():
+        key, sep, value = line.strip().partition("=")
+        if not sep or key.strip() != "ExecStart":
+            continue
+        words = value.strip()
+        if words and words[0] in "\"'":
+            quote = words[0]
+            end = words.find(quote, 1)
+            program = words[1:end] if end > 0 else words[1:]
+        else:
+            program = words.split(None, 1)[0] if words else ""
+        problem = program_problem(program)
+        if problem:
+            problems.append("ExecStart=%s: %s" % (words, problem))
+    return problems
+
+
 #: systemd's "no value" for 64-bit counters
 _UINT64_MAX = 18446744073709551615
 

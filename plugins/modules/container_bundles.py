@@ -249,7 +249,7 @@ def absent(module, result):
     rc, out, err = module.run_command([params["runc"], "list", "-q"])
     if rc != 0:
         raise ContainerBundlesFailure("'runc list' failed (rc %d): %s" % (rc, (err or out).strip()))
-    pattern = re.compile(r"^shipyard-%s-\d+$" % re.escape(params["service"]))
+    pattern = re.compile(r"^shipyard-%s-\d+\Z" % re.escape(params["service"]))
     ids = sorted(i for i in out.split() if pattern.match(i))
     result.update(changed=bool(ids), removed=ids)
     if module.check_mode:

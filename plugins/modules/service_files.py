@@ -117,6 +117,7 @@ from ansible_collections.shipyard.deploy.plugins.module_utils._common import (
     run_module,
 )
 from ansible_collections.shipyard.deploy.plugins.module_utils._fs import atomic_write
+from ansible_collections.shipyard.deploy.plugins.module_utils._systemd import exec_start_problems
 
 
 class ServiceFilesFailure(ShipyardModuleError):
@@ -170,12 +171,23 @@ def plan(entries, names, secret):
     return changes
 
 
+def check_exec_start(name, data):
+    """Refuse an ExecStart= whose program carries a systemd prefix (even quoted) or is not
+    an absolute path or plain name: '+' or '!' would run the service as root outside its
+    sandbox, whatever User= says."""
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    problems = exec_start_problems(text)
+    if problems:
+        raise ServiceFilesFailure("the unit %s: %s; nothing was written" % (name, "; ".join(problems)))
+
+
 def verify_unit(module, name, data):
     """Run systemd-analyze verify on ``data`` named ``name``; fail on an error about it."""
     if "/" in name or not name.endswith((".service", ".socket", ".timer", ".target")):
         raise ServiceFilesFailure(
             "files[].verify_unit: %r is not a unit file name such as shipyard-hello@8080.service"
             % name)
+    check_exec_start(name, data)
     scratch = tempfile.mkdtemp(prefix="shipyard-unit-")
     try:
         path = os.path.join(scratch, name)

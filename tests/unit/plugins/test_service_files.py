@@ -106,6 +106,23 @@ def test_a_unit_that_fails_verify_writes_nothing(
     assert (tmp_path / "etc" / "hello" / "env").read_text() == "A=1\n"  # nothing else either
 
 
+@pytest.mark.parametrize(
+    "exec_start",
+    ['"+python3" "server.py"', "+/usr/bin/python3 server.py", '"!/bin/sh"', "-python3", "@/bin/sh sh",
+     ":/bin/true", '"./server.py"', "bin/server"],
+)
+def test_an_exec_start_with_a_systemd_prefix_or_a_relative_program_writes_nothing(
+    exec_start: str, tmp_path: Path, analyze: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The verify step catches what the spec and the filter refuse, for units of any source."""
+    result = run(files(tmp_path, unit=f"[Service]\nUser=app\nExecStart={exec_start}\n"), capsys)
+    assert result["failed"] is True
+    assert "nothing was written" in result["msg"]
+    assert "ExecStart=" in result["msg"]
+    assert not (tmp_path / "shipyard-hello@.service").exists()
+    assert not (tmp_path / "etc" / "hello" / "env").exists()
+
+
 def test_check_mode_reports_and_writes_nothing(
     tmp_path: Path, analyze: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

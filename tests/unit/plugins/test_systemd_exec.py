@@ -88,3 +88,15 @@ def test_env_value(value, expected):
 
 def test_filters_registered():
     assert set(FilterModule().filters()) == {"systemd_exec", "systemd_quote", "systemd_env_value"}
+
+
+@pytest.mark.parametrize("program", ["+python3", "-python3", "@/bin/sh", "!/bin/sh", ":/bin/true", "!!x",
+                                     "|/bin/sh", "./server.py", "bin/server", "python3\n", ""])
+def test_a_program_with_a_systemd_prefix_or_relative_path_is_refused(program: str) -> None:
+    with pytest.raises(AnsibleFilterError, match="systemd_exec: the program"):
+        systemd_exec([program, "server.py"])
+
+
+@pytest.mark.parametrize("program", ["python3", "/usr/bin/python3", "/opt/app/bin/run-it", "node"])
+def test_an_absolute_or_plain_program_is_accepted(program: str) -> None:
+    assert systemd_exec([program, "a"]) == f'"{program}" "a"'
