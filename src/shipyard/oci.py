@@ -445,7 +445,6 @@ def _write_index(layout: Path, tag: str, digest: str, size: int) -> None:
 # -- push ----------------------------------------------------------------------------------------
 
 
-
 def inventory_registry(inventory: Path) -> str | None:
     """The ``shipyard_registry`` group var of an inventory (the lab writes it), if any."""
     doc = load_yaml(inventory)
