@@ -212,6 +212,16 @@ class _Walk:
         return SpecError(field, rel, f"{what} in {label}: {fix}", source=self.source)
 
     def _dir(self, path: Path, real_root: Path, prefix: str, *, field: str, label: str) -> None:
+        # A stack, not recursion: a hostile tree may be nested deeper than Python's recursion limit.
+        stack = [(path, prefix)]
+        while stack:
+            path, prefix = stack.pop()
+            subdirs = self._entries(path, real_root, prefix, field=field, label=label)
+            stack.extend(reversed(subdirs))
+
+    def _entries(
+        self, path: Path, real_root: Path, prefix: str, *, field: str, label: str
+    ) -> list[tuple[Path, str]]:
         try:
             with os.scandir(path) as it:
                 entries = sorted(it, key=lambda e: e.name)
@@ -219,10 +229,11 @@ class _Walk:
             raise self._refuse(
                 prefix.rstrip("/") or ".",
                 f"a directory that cannot be listed ({exc.strerror})",
-                "fix its permissions",
+                "fix its permissions, or shorten the path",
                 field=field,
                 label=label,
             ) from None
+        subdirs: list[tuple[Path, str]] = []
         for ent in entries:
             rel = prefix + ent.name
             if ent.name.endswith(_SKIP_SUFFIXES):
@@ -236,7 +247,7 @@ class _Walk:
             full = Path(ent.path)
             if stat.S_ISDIR(st.st_mode):
                 if ent.name not in _SKIP_DIRS:
-                    self._dir(full, real_root, rel + "/", field=field, label=label)
+                    subdirs.append((full, rel + "/"))
             elif stat.S_ISREG(st.st_mode):
                 self.add(rel, _Entry(full, st.st_size, st.st_mode), field)
             elif stat.S_ISLNK(st.st_mode):
@@ -249,6 +260,7 @@ class _Walk:
                     field=field,
                     label=label,
                 )
+        return subdirs
 
     def _symlink(self, full: Path, rel: str, real_root: Path, *, field: str, label: str) -> None:
         target = str(full.readlink())

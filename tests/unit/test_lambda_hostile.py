@@ -394,6 +394,26 @@ def test_a_symlink_to_a_file_in_the_tree_is_packaged_as_its_content(tmp_path: Pa
         assert zf.getinfo("alias.txt").external_attr >> 16 == 0o100644
 
 
+def test_a_tree_deeper_than_the_recursion_limit_packages(tmp_path: Path) -> None:
+    spec = _spec(tmp_path)
+    fd = os.open(tmp_path / "fn", os.O_RDONLY)
+    for _ in range(1100):  # one-letter names: the path stays under PATH_MAX
+        os.mkdir("d", dir_fd=fd)
+        fd, old = os.open("d", os.O_RDONLY, dir_fd=fd), fd
+        os.close(old)
+    os.close(os.open("leaf.txt", os.O_WRONLY | os.O_CREAT, dir_fd=fd))
+    os.close(fd)
+    try:
+        res = lambda_pkg.package(load_spec(spec), out_dir=tmp_path / "o")
+        assert res.files == 2
+    finally:  # pytest's own (recursive) cleanup of old tmp dirs must not meet this tree
+        top = tmp_path / "fn"
+        while (top / "d" / "d").is_dir():
+            (top / "d" / "d").rename(top / "up")
+            (top / "d").rmdir()
+            (top / "up").rename(top / "d")
+
+
 def test_a_huge_sparse_file_is_refused_by_its_size_unread(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
