@@ -1,7 +1,7 @@
 """SSH host keys are checked: the lab's known_hosts holds each host's real key, and a host that
 answers with another key is refused by ansible, by shipyard's runner and by the lab's own ssh.
 
-Every ansible call runs from the checkout (where ansible.cfg turns host key checking off) with
+Every ansible call runs from the checkout (whatever its ansible.cfg says of host keys) with
 a fresh ControlPath dir, so neither that config nor a live ssh master connection can hide a
 missing check.
 """
@@ -40,7 +40,7 @@ def cp_dir() -> Iterator[Path]:
 
 def _ansible(pattern: str, inventory: Path, cp_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **ansible_env(), "ANSIBLE_SSH_CONTROL_PATH_DIR": str(cp_dir)}
-    env.pop("ANSIBLE_CONFIG", None)  # the checkout's ansible.cfg (host_key_checking = False) applies
+    env.pop("ANSIBLE_CONFIG", None)  # the checkout's ansible.cfg applies, whatever it says
     argv = [str(tool_path("ansible")), pattern, "-i", str(inventory), *args]
     return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
 
