@@ -371,11 +371,14 @@ def lambda_pkg(cfg: Config, bench: Bench, results: dict[str, Any], log: Log) -> 
     from shipyard.spec import load_spec
 
     doc = yaml.safe_load((ROOT / "services" / "imageupload.yml").read_text())
-    doc["lambda"]["source"] = str((ROOT / "services" / doc["lambda"]["source"]).resolve())
-    req = Path(__file__).resolve().parent / "lambda" / "requirements.txt"
-    doc["lambda"]["requirements"] = str(req)
-    spec_path = bench.work / "specs" / "imageupload-bench.yml"
-    spec_path.parent.mkdir(parents=True, exist_ok=True)
+    # the packager takes only a source inside the spec's directory: copy both beside the spec
+    specs = bench.work / "specs"
+    shutil.rmtree(specs / "imageupload", ignore_errors=True)
+    shutil.copytree(ROOT / "services" / doc["lambda"]["source"], specs / "imageupload")
+    shutil.copy(Path(__file__).resolve().parent / "lambda" / "requirements.txt", specs / "requirements.txt")
+    doc["lambda"]["source"] = "imageupload"
+    doc["lambda"]["requirements"] = "requirements.txt"
+    spec_path = specs / "imageupload-bench.yml"
     spec_path.write_text(yaml.safe_dump(doc, sort_keys=False))
     spec = load_spec(spec_path)
     work = bench.work / "lambda"
@@ -406,14 +409,14 @@ def lambda_pkg(cfg: Config, bench: Bench, results: dict[str, Any], log: Log) -> 
     deps = next(p for p in warm_cache.iterdir() if (p / ".shipyard-complete").is_file())
     shutil.copytree(deps, tree)
     (tree / ".shipyard-complete").unlink()
-    shutil.copytree(Path(doc["lambda"]["source"]), tree, dirs_exist_ok=True)
+    shutil.copytree(specs / "imageupload", tree, dirs_exist_ok=True)
     naive = work / "naive.zip"
     started = time.perf_counter()
     subprocess.run(["zip", "-q", "-r", str(naive), "."], cwd=tree, check=True)
     naive_seconds = time.perf_counter() - started
     again = lambda_pkg.package(spec, out_dir=work / "again", cache_dir=warm_cache)
     results["lambda"] = {
-        "requirements": req.read_text().strip(),
+        "requirements": (specs / "requirements.txt").read_text().strip(),
         "files": result.files,
         "zip_bytes": result.size,
         "unzipped_bytes": result.unzipped_size,

@@ -509,7 +509,7 @@ def invoke(
 ) -> None:
     """Run the handler locally from the built ZIP with an event; prints result and logs."""
     from shipyard import api
-    from shipyard.lambda_invoke import sample_event
+    from shipyard.lambda_invoke import read_event, sample_event
     from shipyard.spec import load_spec
 
     if spec is None:
@@ -523,11 +523,7 @@ def invoke(
     if sample is not None:
         payload = sample_event(sample, load_spec(spec))
     elif event is not None:
-        try:
-            raw = sys.stdin.read() if event == "-" else Path(event).read_text(encoding="utf-8")
-            payload = json.loads(raw)
-        except (OSError, ValueError) as exc:
-            raise SpecError("--event", event, f"give a readable JSON file ({exc})") from None
+        payload = read_event(event)
     result = api.invoke(spec, event=payload, endpoint_url=endpoint_url)
     if as_json:
         _emit_json(result.to_dict())

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _service(tmp_path: Path, name: str, bucket: str, *, triggers: bool = True) -> Path:
-    shutil.copytree(ROOT / "examples" / "imageupload", tmp_path / "code", dirs_exist_ok=True)
+    shutil.copytree(ROOT / "services" / "imageupload", tmp_path / "code", dirs_exist_ok=True)
     trig = (
         "  triggers:\n"
         "    direct: ['123456789012']\n"
@@ -157,7 +157,7 @@ def test_the_article_example_end_to_end(tmp_path: Path, aws: Any, aws_endpoint: 
     )
     kinesis.create_stream(StreamName=stream, ShardCount=1)
     src = (ROOT / "services" / "imageupload.yml").read_text()
-    shutil.copytree(ROOT / "examples" / "imageupload", tmp_path / "imageupload")
+    shutil.copytree(ROOT / "services" / "imageupload", tmp_path / "imageupload")
     spec = tmp_path / "imageupload.yml"
     spec.write_text(src.replace("IMAGES_TABLE: images", f"IMAGES_TABLE: {table}").replace(
         "IMAGES_STREAM: images", f"IMAGES_STREAM: {stream}"))  # fmt: skip

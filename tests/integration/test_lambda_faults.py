@@ -83,7 +83,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def spec(tmp_path: Path, greeting: str) -> Path:
-    shutil.copytree(ROOT / "examples" / "imageupload", tmp_path / "code", dirs_exist_ok=True)
+    shutil.copytree(ROOT / "services" / "imageupload", tmp_path / "code", dirs_exist_ok=True)
     (tmp_path / "code" / "greeting.txt").write_text(greeting)  # new code, same handler
     path = tmp_path / f"{NAME}.yml"
     doc = {

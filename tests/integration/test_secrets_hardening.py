@@ -185,7 +185,7 @@ def test_canary_never_leaks_from_a_lambda_deploy(
     }.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    shutil.copytree(ROOT / "examples" / "imageupload", canary_env / "code")
+    shutil.copytree(ROOT / "services" / "imageupload", canary_env / "code")
     spec = canary_env / "relsecfn.yml"
     spec.write_text(
         yaml.safe_dump(
