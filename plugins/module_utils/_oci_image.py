@@ -31,7 +31,7 @@ from ansible_collections.shipyard.deploy.plugins.module_utils._archive import (
 )
 from ansible_collections.shipyard.deploy.plugins.module_utils._fs import atomic_write
 
-DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}\Z")
 MANIFEST_TYPES = ("application/vnd.oci.image.manifest.v1+json",
                   "application/vnd.docker.distribution.manifest.v2+json")
 LAYER_GZIP = ("application/vnd.oci.image.layer.v1.tar+gzip",

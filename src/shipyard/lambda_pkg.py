@@ -333,7 +333,7 @@ def runtime_python(runtime: str) -> str:
 _COMMENT_RE = re.compile(r"(^|\s+)#.*$")
 _HASH_RE = re.compile(r"--hash=(sha256:[0-9a-f]{64}|sha384:[0-9a-f]{96}|sha512:[0-9a-f]{128})")
 # PEP 508 names, as packaging checks them; pip takes a name ending like an archive for a local file.
-_NAME_RE = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
+_NAME_RE = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])\Z", re.IGNORECASE)
 _ARCHIVE_SUFFIXES = (
     ".whl", ".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz", ".tar.xz", ".txz",
     ".tlz", ".tar.lz", ".tar.lzma",

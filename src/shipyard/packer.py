@@ -24,7 +24,7 @@ from pathlib import Path
 from shipyard.errors import DeployTimeout, OperationError, SetupError, SpecError
 from shipyard.runner import EventKind, ProgressCallback, ProgressEvent
 
-_ARTIFACT_ID_RE = re.compile(r"^([a-z]{2}(?:-[a-z]+)+-\d):(ami-[0-9a-f]+)$")
+_ARTIFACT_ID_RE = re.compile(r"^([a-z]{2}(?:-[a-z]+)+-\d):(ami-[0-9a-f]+)\Z")
 _TASK_RE = re.compile(r"TASK \[(?P<name>[^\]]*)\]")
 _FATAL_RE = re.compile(r"(fatal|failed): \[[^\]]*\]")
 _INSTANCE_RE = re.compile(r"\b(i-[0-9a-f]{8,17})\b")
