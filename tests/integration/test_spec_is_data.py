@@ -16,7 +16,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
 from _interrupt import descendants
 from _relia import make_spec, ssh, version_at
@@ -166,3 +168,121 @@ def _cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return ""
+
+
+def _tarball(tmp: Path, version: str, extra: list[tuple[str, bytes, int]]) -> tuple[Path, str]:
+    """The hello 1.0.0 tarball plus ``extra`` members (name, type, mode), and its sha256."""
+    import hashlib
+    import io
+    import tarfile
+
+    from _hello import DIST
+
+    out = tmp / f"hello-{version}.tar"
+    with tarfile.open(DIST / "hello-1.0.0.tar") as src, tarfile.open(out, "w") as dst:
+        for member in src.getmembers():
+            dst.addfile(member, src.extractfile(member) if member.isfile() else None)
+        for name, kind, mode in extra:
+            info = tarfile.TarInfo(name)
+            info.type, info.mode, info.uid, info.gid = kind, mode, 0, 0
+            if kind == tarfile.CHRTYPE:
+                info.devmajor, info.devminor = 1, 3  # /dev/null's numbers
+            data = b"x\n" if kind == tarfile.REGTYPE else b""
+            info.size = len(data)
+            dst.addfile(info, io.BytesIO(data) if data else None)
+    return out, hashlib.sha256(out.read_bytes()).hexdigest()
+
+
+def test_a_release_never_keeps_devices_set_id_or_writable_files(lab: LabStatus, tmp_path: Path) -> None:
+    """The multi strategy's release install on a real host: set-id and group/other write bits
+    are stripped, a device node is refused naming the member, and the release before keeps
+    serving."""
+    import tarfile
+
+    host = lab.hosts[1]
+    name, base = "relunpack", 10540
+    spec = make_spec(tmp_path, name=name, base=base, instances=1)
+    assert api.deploy(spec, inventory=lab.inventory, hosts=host.name).ok
+    art, digest = _tarball(
+        tmp_path,
+        "1.1.0",
+        [
+            ("bin", tarfile.DIRTYPE, 0o2777),
+            ("bin/suid", tarfile.REGTYPE, 0o4755),
+            ("data", tarfile.DIRTYPE, 0o777),
+            ("data/open", tarfile.REGTYPE, 0o666),
+        ],
+    )
+    doc = yaml.safe_load(spec.read_text())
+    doc.update(version="1.1.0", artifact={"path": str(art), "sha256": digest})
+    spec.write_text(yaml.safe_dump(doc))
+    result = api.deploy(spec, inventory=lab.inventory, hosts=host.name)
+    assert result.ok, result.failures
+    release = f"/opt/shipyard/{name}/releases/1.1.0"
+    modes = ssh(
+        lab,
+        host.name,
+        [
+            "stat",
+            "-c",
+            "%n %a %U",
+            f"{release}/bin",
+            f"{release}/bin/suid",
+            f"{release}/data",
+            f"{release}/data/open",
+        ],
+    )
+    assert modes.split("\n")[:4] == [
+        f"{release}/bin 755 root",
+        f"{release}/bin/suid 755 root",
+        f"{release}/data 755 root",
+        f"{release}/data/open 644 root",
+    ]
+
+    art, digest = _tarball(tmp_path, "1.2.0", [("dev-null", tarfile.CHRTYPE, 0o666)])
+    doc.update(version="1.2.0", artifact={"path": str(art), "sha256": digest})
+    spec.write_text(yaml.safe_dump(doc))
+    bad = api.deploy(spec, inventory=lab.inventory, hosts=host.name)
+    assert not bad.ok
+    assert any("dev-null" in f.message for f in bad.failures), bad.failures
+    current = ssh(lab, host.name, ["readlink", f"/opt/shipyard/{name}/current"]).strip()
+    assert current == release  # 1.1.0 (whose VERSION file says 1.0.0) still serves
+    assert version_at(host.address, base) == "1.0.0"
+    gone = Lab(lab.name).ssh(host.name, ["test", "-e", f"/opt/shipyard/{name}/releases/1.2.0"])
+    assert gone.returncode != 0, "the refused release was left on the host"
+
+
+def test_a_lookup_in_a_lambda_env_never_runs_and_reaches_the_function_as_written(
+    tmp_path: Path, aws: Any, aws_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """playbooks/lambda.yml gets the function's env, alias and triggers from the same !unsafe
+    vars file: a lookup in them is text in the function's configuration, never run."""
+    import shutil
+    import uuid
+
+    from _hello import ROOT
+
+    marker = tmp_path / "MARKER"
+    lookup = _lookup(marker)
+    name = f"lj-{uuid.uuid4().hex[:6]}"
+    shutil.copytree(ROOT / "services" / "imageupload", tmp_path / "code")
+    spec = tmp_path / f"{name}.yml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "name": name,
+                "version": "1.0.0",
+                "strategy": "lambda",
+                "env": {"IMAGES_TABLE": "t", "IMAGES_STREAM": "s", "EVIL": lookup},
+                "secrets": {"TOKEN": {"env": "LJ_TOKEN"}},
+                "lambda": {"source": "code", "handler": "app.handler"},
+            }
+        )
+    )
+    monkeypatch.setenv("LJ_TOKEN", "pa{{ 7*7 }}ss")
+    result = api.deploy(spec, endpoint_url=aws_endpoint)
+    assert result.ok, getattr(result, "message", result)
+    assert not marker.exists()
+    env = aws("lambda").get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+    assert env["EVIL"] == lookup
+    assert env["TOKEN"] == "pa{{ 7*7 }}ss"
