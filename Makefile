@@ -31,7 +31,7 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 venv: $(BIN)/.installed ## Create .venv with shipyard and its test tools
-	@$(BIN)/python -c 'from shipyard.collection import collections_path; collections_path()'
+	@$(BIN)/python -c 'from shipyard.core.collection import collections_path; collections_path()'
 
 examples: ## Build the example service's release tarballs (reproducible)
 	@$(PYTHON) examples/build.py

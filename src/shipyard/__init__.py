@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from shipyard.errors import (
+from shipyard.core.errors import (
     DeployTimeout,
     OperationError,
     SetupError,

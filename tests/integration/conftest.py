@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 import pytest
 
-from shipyard.errors import SetupError
+from shipyard.core.errors import SetupError
 from shipyard.lab import Lab, LabStatus
 
 #: Override with SHIPYARD_TEST_LAB to run several test sessions at once on one machine.

@@ -19,10 +19,12 @@ import pytest
 import yaml
 from _hello import DIST, ROOT, sha
 
-from shipyard import api, bake
+from shipyard import api
 from shipyard.cli import main as cli_main
+from shipyard.core import aws
 from shipyard.lab import Lab, LabStatus
-from shipyard.packer import PackerError
+from shipyard.strategies.ami import bake
+from shipyard.strategies.ami.packer import PackerError
 
 NAME = "amihello"
 TAGS = (
@@ -64,7 +66,7 @@ def specs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def ec2(aws_endpoint: str) -> Any:
-    return bake.client("ec2", endpoint_url=aws_endpoint, region="us-east-1")
+    return aws.resolve(aws_endpoint, region="us-east-1").client("ec2")
 
 
 @pytest.fixture(autouse=True)

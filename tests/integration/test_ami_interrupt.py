@@ -17,9 +17,11 @@ import pytest
 import yaml
 from _hello import DIST, ROOT, sha
 
-from shipyard import api, bake
+from shipyard import api
+from shipyard.core import aws
 from shipyard.lab import LabStatus
-from shipyard.packer import PackerError
+from shipyard.strategies.ami import bake
+from shipyard.strategies.ami.packer import PackerError
 
 NAME = "amiterm"
 LIVE = ["pending", "running", "stopping", "stopped"]
@@ -102,7 +104,7 @@ def test_sigkill_mid_bake_leaves_nothing_and_the_next_bake_works(
 
 
 def kill_mid_bake(sig: signal.Signals, tmp_path: Path, lab: LabStatus, aws_endpoint: str) -> None:
-    ec2 = bake.client("ec2", endpoint_url=aws_endpoint, region="us-east-1")
+    ec2 = aws.resolve(aws_endpoint, region="us-east-1").client("ec2")
     spec = _spec(tmp_path)
     host = lab.hosts[-1].name
     before_sgs = {g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"]}

@@ -14,10 +14,12 @@ import pytest
 import yaml
 from _hello import DIST, ROOT, sha
 
-from shipyard import api, bake
-from shipyard.lambda_deploy import _aws, _inventory
-from shipyard.runner import PlaybookResult, run_playbook
-from shipyard.spec import load_spec
+from shipyard import api
+from shipyard.core import aws
+from shipyard.core.runner import PlaybookResult, run_playbook
+from shipyard.core.spec import load_spec
+from shipyard.strategies.ami import bake
+from shipyard.strategies.lambda_.deploy import _aws, _inventory
 
 NAME = "amiplay"
 MODULES = (
@@ -98,7 +100,7 @@ def play(spec: Path, tmp: Path, action: str, *, check: bool = False, **extra: An
 
 
 def test_playbook_prunes_and_rolls_out_like_the_api(spec: Path, tmp_path: Path, aws_endpoint: str) -> None:
-    ec2 = bake.client("ec2", endpoint_url=aws_endpoint, region="us-east-1")
+    ec2 = aws.resolve(aws_endpoint, region="us-east-1").client("ec2")
     amis = [_image(ec2, f"shipyard-{NAME}-1.0.0-{i}", f"play{i}") for i in range(3)]
 
     # rollout: the default launch template version uses the image; a re-run changes nothing

@@ -18,9 +18,10 @@ import pytest
 from _relia import make_spec, ssh, version_at
 
 from shipyard import api
+from shipyard.core.progress import EventKind, ProgressEvent
+from shipyard.core.runner import run_playbook
+from shipyard.core.spec import load_spec
 from shipyard.lab import LabStatus
-from shipyard.runner import EventKind, ProgressEvent, run_playbook
-from shipyard.spec import load_spec
 
 pytestmark = pytest.mark.lab
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shipyard.errors import ShipyardError
+from shipyard.core.errors import ShipyardError
 from shipyard.lab import Lab, LabStatus, list_labs
 
 pytestmark = pytest.mark.lab

@@ -15,11 +15,12 @@ from typing import Any
 
 import pytest
 
-from shipyard import api, lambda_pkg
+from shipyard import api
 from shipyard.cli import main
-from shipyard.lambda_deploy import LambdaResult
-from shipyard.lambda_invoke import sample_event
-from shipyard.spec import load_spec
+from shipyard.core.spec import load_spec
+from shipyard.strategies.lambda_ import package as lambda_pkg
+from shipyard.strategies.lambda_.deploy import LambdaResult
+from shipyard.strategies.lambda_.invoke import sample_event
 
 pytestmark = pytest.mark.lab
 ROOT = Path(__file__).resolve().parents[2]

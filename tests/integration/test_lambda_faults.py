@@ -21,7 +21,7 @@ import yaml
 from _hello import ROOT
 
 from shipyard import api
-from shipyard.lambda_deploy import LambdaResult
+from shipyard.strategies.lambda_.deploy import LambdaResult
 
 pytestmark = pytest.mark.lab
 

@@ -22,8 +22,8 @@ from _hello import DIST, sha
 
 from shipyard import api
 from shipyard.cli import main as cli_main
-from shipyard.errors import SpecError
-from shipyard.runner import run_playbook
+from shipyard.core.errors import SpecError
+from shipyard.core.runner import run_playbook
 
 pytestmark = pytest.mark.lab
 

@@ -1,7 +1,7 @@
 """Spec values, secrets and CLI arguments reach Ansible as data that is never templated.
 
 The last two tests run a real ansible-playbook on localhost (connection local) through
-``shipyard.runner.run_playbook``: a lookup that would write a marker file must arrive as text
+``shipyard.core.runner.run_playbook``: a lookup that would write a marker file must arrive as text
 and never run; a secret with ``{{ … }}`` must arrive byte for byte.
 """
 
@@ -21,8 +21,8 @@ from ansible.parsing.yaml.loader import AnsibleLoader
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shipyard import ansible_vars
-from shipyard.runner import run_playbook
+from shipyard.core import ansible_vars
+from shipyard.core.runner import run_playbook
 
 _TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
 _VALUES = st.recursive(
@@ -123,7 +123,7 @@ def test_ctrl_c_stops_the_run_and_everything_it_started(tmp_path: Path) -> None:
     script = textwrap.dedent(f"""\
         import sys
         from pathlib import Path
-        from shipyard.runner import run_playbook
+        from shipyard.core.runner import run_playbook
         try:
             run_playbook(Path({str(book)!r}), inventory=Path({str(inv)!r}), work_dir=Path({str(tmp_path / "w")!r}))
         except KeyboardInterrupt:

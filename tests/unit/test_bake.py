@@ -1,4 +1,4 @@
-"""shipyard.bake: the bake hash, the inventory host, and the cloud steps against moto (in-process)."""
+"""shipyard.strategies.ami.bake: the bake hash, the inventory host, and the cloud steps against moto (in-process)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shipyard import bake
-from shipyard.spec import load_spec
+from shipyard.core import aws
+from shipyard.core.spec import load_spec
+from shipyard.strategies.ami import bake
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "services" / "hello-ami.yml"
@@ -101,7 +102,7 @@ def test_inventory_host_reads_the_lab_inventory(tmp_path: Path) -> None:
     )
     assert bake.inventory_host(inv, None) == bake.LabHost("h1", "10.0.0.1", "root", Path("/k"))
     assert bake.inventory_host(inv, "h2").address == "10.0.0.2"
-    from shipyard.errors import SpecError
+    from shipyard.core.errors import SpecError
 
     with pytest.raises(SpecError, match="h1, h2"):
         bake.inventory_host(inv, "nope")
@@ -137,7 +138,7 @@ def test_inventory_host_takes_the_lab_known_hosts(tmp_path: Path) -> None:
 def test_inventory_host_refuses_an_inventory_that_skips_host_keys(
     tmp_path: Path, hvars: dict[str, object]
 ) -> None:
-    from shipyard.errors import SpecError
+    from shipyard.core.errors import SpecError
 
     inv = tmp_path / "hosts.yml"
     hv = {"ansible_host": "10.0.0.1", "ansible_ssh_private_key_file": "/k", **hvars}
@@ -194,9 +195,9 @@ def _image(ec2: object, name: str, service: str = "hello", digest: str = "h") ->
 
 
 def test_quick_client_answers_like_boto3(moto_url: str) -> None:
-    ec2 = bake.client("ec2", endpoint_url=moto_url, region="us-east-1")
+    ec2 = aws.resolve(moto_url, region="us-east-1").client("ec2")
     ami = _image(ec2, "shipyard-hello-1", digest="abc")
-    quick = bake.QuickEc2(endpoint_url=moto_url, region="us-east-1")
+    quick = bake.QuickEc2(aws.resolve(moto_url, region="us-east-1"))
     found = bake.find_cached(quick, "hello", "abc")
     assert found is not None and found["ImageId"] == ami
     assert bake.tags_dict(found["Tags"])["shipyard:bake-hash"] == "abc"
@@ -205,7 +206,7 @@ def test_quick_client_answers_like_boto3(moto_url: str) -> None:
 
 
 def test_prune_keeps_the_newest_and_images_in_use(moto_url: str) -> None:
-    ec2 = bake.client("ec2", endpoint_url=moto_url, region="us-east-1")
+    ec2 = aws.resolve(moto_url, region="us-east-1").client("ec2")
     amis = [_image(ec2, f"shipyard-prunesvc-{i}", service="prunesvc", digest=str(i)) for i in range(3)]
     other = _image(ec2, "shipyard-othersvc-1", service="othersvc")
     bake.rollout(
@@ -225,7 +226,7 @@ def test_prune_keeps_the_newest_and_images_in_use(moto_url: str) -> None:
 
 
 def test_rollout_adds_a_default_version(moto_url: str) -> None:
-    ec2 = bake.client("ec2", endpoint_url=moto_url, region="us-east-1")
+    ec2 = aws.resolve(moto_url, region="us-east-1").client("ec2")
     a, b = _image(ec2, "img-a"), _image(ec2, "img-b")
     first = bake.rollout(ec2, None, service="hello", ami_id=a, launch_template="lt-x", autoscaling_group=None)
     second = bake.rollout(
@@ -237,7 +238,7 @@ def test_rollout_adds_a_default_version(moto_url: str) -> None:
 
 
 def test_leftovers_are_found_and_removed(moto_url: str) -> None:
-    ec2 = bake.client("ec2", endpoint_url=moto_url, region="us-east-1")
+    ec2 = aws.resolve(moto_url, region="us-east-1").client("ec2")
     inst = ec2.run_instances(
         ImageId="ami-785db401",
         MinCount=1,

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from shipyard import api
 from shipyard.cli import main
+from shipyard.core.errors import SpecError
+from shipyard.core.spec import load_spec
+from shipyard.strategies import multi
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "services" / "hello-container.yml"
@@ -18,7 +20,7 @@ def no_playbooks(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*_args: object, **_kwargs: object) -> None:
         raise AssertionError("a playbook ran")
 
-    monkeypatch.setattr(api, "run_playbook", refuse)
+    monkeypatch.setattr(multi, "run_playbook", refuse)
 
 
 def test_without_a_registry_deploy_exits_2_naming_the_field(
@@ -41,7 +43,8 @@ def test_status_rollback_remove_accept_container_specs_but_not_ami(tmp_path: Pat
         .replace("../examples", str(ROOT / "examples"))
         + "ami: {base_ami: ami-12345678}\n"
     )
-    loaded, _, _ = api._prepare(SPEC, SPEC, need_artifact=False, need_secrets=False)
+    loaded = load_spec(SPEC)
+    multi.check_host_spec(loaded)
     assert loaded.service.strategy == "container"
-    with pytest.raises(api.SpecError, match="multi or container"):
-        api._prepare(ami, SPEC, need_artifact=False, need_secrets=False)
+    with pytest.raises(SpecError, match="multi or container"):
+        multi.check_host_spec(load_spec(ami))

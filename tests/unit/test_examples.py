@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from shipyard.spec import load_spec
+from shipyard.core.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shipyard.errors import ShipyardError, SpecError
+from shipyard.core.errors import ShipyardError, SpecError
+from shipyard.core.rootfs import PACKAGES, base_key
 from shipyard.lab import HostStatus, Lab, LabStatus, list_labs
-from shipyard.lab._base import PACKAGES, base_key
 from shipyard.lab._launch import main as launch_main
 from shipyard.lab._model import (
     MAX_HOSTS,
@@ -277,7 +277,7 @@ def test_inventory_names_the_registry_on_the_bridge_address() -> None:
 
 def test_runner_ansible_env_keeps_host_key_checking_on() -> None:
     """ansible_env() (every inventory, not only the lab's) must not turn host key checking off."""
-    from shipyard.runner import ansible_env
+    from shipyard.core.runner import ansible_env
 
     env = ansible_env()
     # explicitly on: ansible-runner sets it to False in every run's environment that lacks it
@@ -293,7 +293,7 @@ def test_runner_host_key_checking_survives_ansible_runner_defaults(tmp_path: Pat
     """The environment ansible-runner really gives ansible-playbook keeps checking on."""
     from ansible_runner.config.runner import RunnerConfig
 
-    from shipyard.runner import ansible_env
+    from shipyard.core.runner import ansible_env
 
     (tmp_path / "project").mkdir()
     (tmp_path / "project" / "p.yml").write_text("[]\n")

@@ -23,10 +23,11 @@ from typing import Any
 
 import pytest
 
-from shipyard import lambda_invoke, lambda_pkg
 from shipyard.cli import main
-from shipyard.errors import SpecError
-from shipyard.spec import load_spec
+from shipyard.core.errors import SpecError
+from shipyard.core.spec import load_spec
+from shipyard.strategies.lambda_ import invoke as lambda_invoke
+from shipyard.strategies.lambda_ import package as lambda_pkg
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 
-from shipyard import lambda_invoke, lambda_pkg
 from shipyard.cli import main
-from shipyard.errors import SpecError, SpecErrors
-from shipyard.spec import load_spec
+from shipyard.core.errors import SpecError, SpecErrors
+from shipyard.core.spec import load_spec
+from shipyard.strategies.lambda_ import invoke as lambda_invoke
+from shipyard.strategies.lambda_ import package as lambda_pkg
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,4 @@
-"""shipyard.oci: reproducible image layouts (digest, layers, labels) and input errors (exit 2).
+"""shipyard.strategies.container.image: reproducible image layouts (digest, layers, labels) and input errors (exit 2).
 
 The base runtime layer is a small tree written into a temporary cache the way
 ``ensure_base_layer`` caches the real one, so no debootstrap runs here; the integration test
@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from shipyard import oci
 from shipyard.cli import main
-from shipyard.errors import SpecError
+from shipyard.core.errors import SpecError
+from shipyard.core.spec import load_spec
+from shipyard.strategies.container import image as oci
 
 
 def _tarball(path: Path, files: dict[str, bytes], mtime: int = 1_700_000_000) -> str:
@@ -174,7 +175,7 @@ def test_push_without_a_registry_exits_2_before_building(
 def test_registry_from_inventory(tmp_path: Path, spec: Path) -> None:
     inventory = tmp_path / "hosts.yml"
     inventory.write_text("all:\n  children:\n    lab:\n      vars: {shipyard_registry: '10.213.4.1:5000'}\n")
-    loaded = oci.load_spec(spec)
+    loaded = load_spec(spec)
     assert oci.resolve_registry(loaded, inventory) == ("10.213.4.1:5000", True)
 
 

@@ -1,4 +1,4 @@
-"""shipyard.packer: parsing recorded ``packer build -machine-readable`` output (Packer 1.6.6)."""
+"""shipyard.strategies.ami.packer: parsing recorded ``packer build -machine-readable`` output (Packer 1.6.6)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from shipyard import packer
-from shipyard.errors import SpecError
+from shipyard.core.errors import SpecError
+from shipyard.strategies.ami import packer
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).resolve().parents[2]
@@ -103,7 +103,7 @@ def test_env_passes_aws_credentials_and_drops_the_rest() -> None:
 
 def test_missing_packer_is_a_setup_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SHIPYARD_PACKER", "/nonexistent/packer")
-    from shipyard.errors import SetupError
+    from shipyard.core.errors import SetupError
 
     with pytest.raises(SetupError):
         packer.packer_path()

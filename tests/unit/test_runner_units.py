@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from shipyard.runner import EventKind, _Collector, inherited_env
+from shipyard.core.progress import EventKind
+from shipyard.core.runner import _Collector, inherited_env
 
 
 def test_inherited_env_drops_unrelated_and_secret_variables() -> None:

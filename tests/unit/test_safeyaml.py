@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from shipyard import safeyaml
-from shipyard.errors import SpecError
+from shipyard.core import safeyaml
+from shipyard.core.errors import SpecError
 
 BOMB = """
 a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from shipyard.errors import SpecError, SpecErrors
-from shipyard.spec import json_schema, load_spec, parse_spec
+from shipyard.core.errors import SpecError, SpecErrors
+from shipyard.core.spec import json_schema, load_spec, parse_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = yaml.safe_load((Path(__file__).parent / "spec_cases.yaml").read_text())

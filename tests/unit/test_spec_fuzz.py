@@ -19,10 +19,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shipyard import safeyaml
 from shipyard.cli import main
-from shipyard.errors import SpecError, SpecErrors
-from shipyard.spec import Service, parse_spec
+from shipyard.core import safeyaml
+from shipyard.core.errors import SpecError, SpecErrors
+from shipyard.core.spec import Service, parse_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 

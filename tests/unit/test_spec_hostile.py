@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from shipyard import safeyaml
 from shipyard.cli import main
-from shipyard.errors import SpecError, SpecErrors
-from shipyard.spec import load_spec, parse_spec, read_secret_file
+from shipyard.core import safeyaml
+from shipyard.core.errors import SpecError, SpecErrors
+from shipyard.core.spec import load_spec, parse_spec, read_secret_file
 
 SHA = "0" * 64
 

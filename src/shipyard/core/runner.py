@@ -22,15 +22,16 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shipyard import ansible_vars, collection
-from shipyard.errors import DeployTimeout, SetupError
+from shipyard.core import ansible_vars, collection
+from shipyard.core.errors import DeployTimeout, OperationError, SetupError
+from shipyard.core.progress import EventKind, ProgressCallback, ProgressEvent
 
-log = logging.getLogger("shipyard.runner")
+log = logging.getLogger("shipyard.core.runner")
 
 #: How many finished run directories are kept under the work dir (for post-mortems).
 KEEP_RUNS = 20
@@ -43,33 +44,6 @@ class RunStatus(enum.Enum):
     FAILED = "failed"
     TIMEOUT = "timeout"
     CANCELED = "canceled"
-
-
-class EventKind(enum.Enum):
-    """What a progress event reports."""
-
-    PLAY = "play"
-    TASK = "task"
-    OK = "ok"
-    CHANGED = "changed"
-    FAILED = "failed"
-    UNREACHABLE = "unreachable"
-    SKIPPED = "skipped"
-    STATS = "stats"
-    LINE = "line"
-
-
-@dataclass(frozen=True)
-class ProgressEvent:
-    """One step of progress, from ansible-runner events or Packer lines."""
-
-    kind: EventKind
-    message: str
-    host: str | None = None
-    task: str | None = None
-
-
-ProgressCallback = Callable[[ProgressEvent], None]
 
 
 @dataclass(frozen=True)
@@ -462,7 +436,7 @@ def run_playbook(
         timeout: seconds before the run is stopped (raises DeployTimeout).
         env: extra environment for ansible-playbook.
     """
-    import ansible_runner.interface  # heavy: kept off the CLI start-up path
+    import ansible_runner.interface  # noqa: PLC0415 - heavy: kept off the CLI start-up path
 
     book = Path(playbook) if str(playbook).endswith((".yml", ".yaml")) else collection.playbook(str(playbook))
     inv = Path(inventory).resolve()
@@ -535,8 +509,6 @@ def run_playbook(
         if "was not found or was not executable" in stdout or runner.rc == 127:
             raise SetupError(f"ansible-playbook could not be started: {stdout.strip()}")
         if "ERROR!" in stdout or "[ERROR]" in stdout:
-            from shipyard.errors import OperationError
-
             raise OperationError(f"{book.name}: {stdout.strip()}")
     return PlaybookResult(
         status=status,

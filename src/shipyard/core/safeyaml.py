@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from shipyard.errors import SpecError
+from shipyard.core.errors import SpecError
 
 #: A service spec is a few KiB; anything past this is refused before it is parsed.
 MAX_BYTES = 256 * 1024
@@ -73,10 +73,10 @@ _StrictLoader.add_implicit_resolver(
 )
 
 
-def loads(text: str, *, source: str = "<string>") -> Any:
+def loads(text: str, *, source: str = "<string>", max_bytes: int = MAX_BYTES) -> Any:
     """Parse YAML text safely; errors become :class:`SpecError` naming ``source``."""
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
-        raise SpecError("", f"{len(text)} bytes", f"a spec may be at most {MAX_BYTES} bytes", source=source)
+    if len(text.encode("utf-8", "surrogatepass")) > max_bytes:
+        raise SpecError("", f"{len(text)} bytes", f"the text may be at most {max_bytes} bytes", source=source)
     try:
         return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - _StrictLoader is a SafeLoader
     except SpecError as exc:
@@ -94,8 +94,8 @@ def loads(text: str, *, source: str = "<string>") -> Any:
         raise SpecError("", "YAML", f"a value cannot be read ({exc}): shorten it", source=source) from None
 
 
-def load(path: Path) -> Any:
-    """Read and parse a YAML file safely, refusing files over :data:`MAX_BYTES`."""
+def load(path: Path, *, max_bytes: int = MAX_BYTES) -> Any:
+    """Read and parse a YAML file safely, refusing files over ``max_bytes`` (a spec's limit)."""
     source = str(path)
     try:
         size = path.stat().st_size
@@ -105,10 +105,10 @@ def load(path: Path) -> Any:
         raise SpecError("", source, f"cannot read it ({exc.strerror})", source=source) from None
     if not path.is_file():
         raise SpecError("", source, "not a regular file: give the path of a YAML file", source=source)
-    if size > MAX_BYTES:
-        raise SpecError("", f"{size} bytes", f"a spec may be at most {MAX_BYTES} bytes", source=source)
+    if size > max_bytes:
+        raise SpecError("", f"{size} bytes", f"the file may be at most {max_bytes} bytes", source=source)
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise SpecError("", source, "the file is not UTF-8 text", source=source) from None
-    return loads(text, source=source)
+    return loads(text, source=source, max_bytes=max_bytes)

@@ -25,14 +25,16 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
-from shipyard.errors import OperationError, SetupError, SpecError
-from shipyard.fsutil import atomic_write
-from shipyard.lab import _sys
-from shipyard.lab._base import SUITE, base_key, ensure_base
-from shipyard.safeyaml import load as load_yaml
-from shipyard.spec import REGISTRY_RE, LoadedSpec, load_spec
+from shipyard.core import sysutil as _sys
+from shipyard.core.errors import OperationError, SetupError, SpecError
+from shipyard.core.fsutil import atomic_write
+from shipyard.core.inputs import read_inventory, verify_artifact
+from shipyard.core.progress import ProgressCallback, say
+from shipyard.core.results import Result
+from shipyard.core.rootfs import SUITE, base_key, ensure_base
+from shipyard.core.spec import REGISTRY_RE, LoadedSpec, as_loaded
 
 log = logging.getLogger("shipyard")
 
@@ -60,7 +62,7 @@ _GZIP_LEVEL = 6
 
 
 @dataclass(frozen=True)
-class ImageResult:
+class ImageResult(Result):
     """A built (or pushed) image.
 
     Attributes:
@@ -70,6 +72,8 @@ class ImageResult:
         layers: the layer digests, base first.
         path: the OCI image layout on the controller.
     """
+
+    kind: ClassVar[str] = "image"
 
     image: str
     tag: str
@@ -252,7 +256,7 @@ def runtime_key() -> str:
     return base_key(RUNTIME_PACKAGES)
 
 
-def ensure_base_layer(cache_dir: Path, progress: Callable[[str], None]) -> tuple[Path, Layer]:
+def ensure_base_layer(cache_dir: Path, progress: ProgressCallback | None) -> tuple[Path, Layer]:
     """The cached base layer blob (``runtime-<key>.layer.tar.gz``) and its digests, made once."""
     key = runtime_key()
     blob = cache_dir / f"runtime-{key}.layer.tar.gz"
@@ -275,7 +279,7 @@ def ensure_base_layer(cache_dir: Path, progress: Callable[[str], None]) -> tuple
     root = ensure_base(
         cache_dir, tools, progress, packages=RUNTIME_PACKAGES, name="runtime", prepare=_prepare_runtime
     )
-    progress(f"writing the base runtime layer ({SUITE}, python3) once")
+    say(progress, f"writing the base runtime layer ({SUITE}, python3) once")
     fd, tmp = tempfile.mkstemp(prefix=f".{blob.name}.", dir=cache_dir)
     try:
         with os.fdopen(fd, "wb") as out:
@@ -371,8 +375,6 @@ def _check_container_spec(spec: LoadedSpec) -> Path:
         raise SpecError(
             "command", [], "the image's entrypoint is the spec's command: set command", source=str(spec.path)
         )
-    from shipyard.api import verify_artifact  # the one artifact check (api imports this module lazily)
-
     path = verify_artifact(spec)
     assert path is not None
     return path
@@ -383,7 +385,7 @@ def build(
     *,
     out: Path | str | None = None,
     cache_dir: Path | str = DEFAULT_CACHE_DIR,
-    progress: Callable[[str], None] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> ImageResult:
     """Build the spec's image as an OCI image layout (tag = the version); reproducible.
 
@@ -400,13 +402,12 @@ def build(
         SpecError: no local artifact, its sha256 differs, no command, a tarball entry escapes.
         SetupError: the base runtime must be built and we are not root.
     """
-    say = progress or (lambda _m: None)
-    loaded = spec if isinstance(spec, LoadedSpec) else load_spec(spec)
+    loaded = as_loaded(spec)
     artifact = _check_container_spec(loaded)
     svc = loaded.service
     layout = Path(out) if out is not None else default_out(loaded)
-    base_blob, base = ensure_base_layer(Path(cache_dir), say)
-    say(f"writing the image layout {layout}")
+    base_blob, base = ensure_base_layer(Path(cache_dir), progress)
+    say(progress, f"writing the image layout {layout}")
     layout.mkdir(parents=True, exist_ok=True)
     atomic_write(layout / "oci-layout", _canonical({"imageLayoutVersion": "1.0.0"}), mode=0o644)
     _put_file_blob(layout, base_blob, base.digest)
@@ -424,7 +425,7 @@ def build(
     }
     digest, size = _put_blob(layout, _canonical(manifest))
     _write_index(layout, svc.version, digest, size)
-    say(f"built {repository(svc.name)}:{svc.version} {digest}")
+    say(progress, f"built {repository(svc.name)}:{svc.version} {digest}")
     return ImageResult(
         repository(svc.name), svc.version, digest, (base.digest, app.digest), layout.absolute()
     )
@@ -447,21 +448,8 @@ def _write_index(layout: Path, tag: str, digest: str, size: int) -> None:
 
 def inventory_registry(inventory: Path) -> str | None:
     """The ``shipyard_registry`` group var of an inventory (the lab writes it), if any."""
-    doc = load_yaml(inventory)
-
-    def find(node: Any) -> str | None:
-        if isinstance(node, dict):
-            group_vars = node.get("vars")
-            value = group_vars.get("shipyard_registry") if isinstance(group_vars, dict) else None
-            if isinstance(value, str):
-                return value
-            for child in node.values():
-                found = find(child)
-                if found:
-                    return found
-        return None
-
-    return find(doc)
+    value = read_inventory(inventory).group_var("shipyard_registry")
+    return value if isinstance(value, str) else None
 
 
 def resolve_registry(spec: LoadedSpec, inventory: Path | None) -> tuple[str, bool]:
@@ -488,13 +476,13 @@ def resolve_registry(spec: LoadedSpec, inventory: Path | None) -> tuple[str, boo
 
 
 def push(
-    spec: Path | str,
+    spec: LoadedSpec | Path | str,
     *,
     inventory: Path | None = None,
     layout: Path | str | None = None,
     tls_verify: bool | None = None,
     cache_dir: Path | str = DEFAULT_CACHE_DIR,
-    progress: Callable[[str], None] | None = None,
+    progress: ProgressCallback | None = None,
     timeout: float = 900,
 ) -> ImageResult:
     """Build the spec's image (cheap when cached) and push it by tag (the version) with skopeo.
@@ -516,16 +504,15 @@ def push(
         SetupError: skopeo is missing.
         OperationError: the push failed, or the registry stored another digest.
     """
-    say = progress or (lambda _m: None)
-    loaded = load_spec(spec)
+    loaded = as_loaded(spec)
     registry, lab = resolve_registry(loaded, inventory)
     skopeo = _sys.which("skopeo")
     if not Path(skopeo).is_absolute():
         raise SetupError("pushing needs skopeo: run `apt-get install -y skopeo`")
-    built = build(loaded, out=layout, cache_dir=cache_dir, progress=say)
+    built = build(loaded, out=layout, cache_dir=cache_dir, progress=progress)
     verify = (not lab) if tls_verify is None else tls_verify
     target = f"{registry}/{built.image}"
-    say(f"pushing {target}:{built.tag}")
+    say(progress, f"pushing {target}:{built.tag}")
     with tempfile.TemporaryDirectory(prefix="shipyard-push-") as tmp:
         digest_file = Path(tmp) / "digest"
         argv = [
@@ -551,5 +538,5 @@ def push(
         pushed = digest_file.read_text(encoding="ascii").strip()
     if pushed != built.digest:
         raise OperationError(f"the registry stored {target}:{built.tag} as {pushed}, not {built.digest}")
-    say(f"pushed {target}:{built.tag} {pushed}")
+    say(progress, f"pushed {target}:{built.tag} {pushed}")
     return ImageResult(target, built.tag, pushed, built.layers, built.path)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Literal, get_args
 
 #: The command did what was asked.
 EXIT_OK: Final = 0
@@ -23,3 +23,9 @@ HOST_ROOT: Final = "/opt/shipyard"
 UNIT_PREFIX: Final = "shipyard-"
 #: The collection's fully qualified name.
 COLLECTION: Final = "shipyard.deploy"
+
+#: The deployment strategies (Chris Richardson's four), named once: the spec's ``strategy``
+#: field, the CLI's ``--strategy`` choices and the registry in :mod:`shipyard.strategies` all
+#: read this.
+StrategyName = Literal["multi", "ami", "lambda", "container"]
+STRATEGIES: Final[tuple[StrategyName, ...]] = get_args(StrategyName)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from shipyard.errors import SetupError
+from shipyard.core.errors import SetupError
 
-_PACKAGE_DIR = Path(__file__).resolve().parent
+#: the ``shipyard`` package directory (this module is ``shipyard/core/collection.py``)
+_PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 
 def _source_root() -> Path | None:

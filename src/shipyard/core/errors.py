@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shipyard.constants import EXIT_FAILED, EXIT_INVALID, EXIT_SETUP, EXIT_TIMEOUT
+from shipyard.core.constants import EXIT_FAILED, EXIT_INVALID, EXIT_SETUP, EXIT_TIMEOUT
 
 
 class ShipyardError(Exception):

@@ -3,7 +3,7 @@
 The models here are the single source of truth for the format: :func:`load_spec` validates a
 file, :func:`json_schema` exports the JSON Schema for editors, and :meth:`Service.to_ansible`
 gives the playbooks their normalized ``shipyard_service`` variable. A bad spec raises
-:class:`~shipyard.errors.SpecErrors` naming every wrong field, its value and the fix, before
+:class:`~shipyard.core.errors.SpecErrors` naming every wrong field, its value and the fix, before
 anything is touched.
 """
 
@@ -29,8 +29,9 @@ from pydantic import (
     model_validator,
 )
 
-from shipyard import safeyaml
-from shipyard.errors import SpecError, SpecErrors
+from shipyard.core import safeyaml
+from shipyard.core.constants import StrategyName
+from shipyard.core.errors import SpecError, SpecErrors
 
 NAME_RE = re.compile(r"^[a-z](?:[a-z0-9-]{0,38}[a-z0-9])?\Z")
 NAME_FIX = "use lowercase letters, digits and '-' (max 40), starting with a letter"
@@ -389,9 +390,7 @@ class Service(_Model):
 
     name: str = Field(description="Service name: lowercase letters, digits and '-' (max 40).")
     version: str = Field(description="Release version; becomes a directory name on hosts.")
-    strategy: Literal["multi", "ami", "lambda", "container"] = Field(
-        default="multi", description="Default strategy."
-    )
+    strategy: StrategyName = Field(default="multi", description="Default strategy.")
     artifact: Artifact | None = Field(
         default=None, description="The release artifact (multi, ami, container)."
     )
@@ -909,6 +908,11 @@ def load_spec(path: Path | str) -> LoadedSpec:
     path = Path(path)
     data = safeyaml.load(path)
     return LoadedSpec(parse_spec(data, source=str(path)), path)
+
+
+def as_loaded(spec: LoadedSpec | Path | str) -> LoadedSpec:
+    """``spec`` itself when it is already loaded, else the spec file read and validated once."""
+    return spec if isinstance(spec, LoadedSpec) else load_spec(spec)
 
 
 def json_schema() -> dict[str, Any]:

@@ -32,13 +32,15 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from shipyard.errors import OperationError, SpecError
-from shipyard.fsutil import atomic_write
-from shipyard.runner import default_work_dir
-from shipyard.spec import LambdaSection, LoadedSpec
+from shipyard.core.errors import OperationError, SpecError
+from shipyard.core.fsutil import atomic_write
+from shipyard.core.results import Result
+from shipyard.core.runner import default_work_dir
+from shipyard.core.spec import LambdaSection, LoadedSpec
 
 log = logging.getLogger("shipyard")
 
@@ -54,8 +56,10 @@ _SKIP_SUFFIXES = (".pyc", ".pyo")
 
 
 @dataclass(frozen=True)
-class PackageResult:
+class PackageResult(Result):
     """A built Lambda ZIP."""
+
+    kind: ClassVar[str] = "package"
 
     service: str
     version: str

@@ -21,11 +21,12 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
-from shipyard.errors import SpecError
-from shipyard.lambda_pkg import NotReadable, base_env, read_regular, section
-from shipyard.spec import LoadedSpec
+from shipyard.core.errors import SpecError
+from shipyard.core.results import Result
+from shipyard.core.spec import LoadedSpec
+from shipyard.strategies.lambda_.package import NotReadable, base_env, read_regular, section
 
 #: Lambda's limit for a synchronous invoke's payload; a bigger --event is refused unread.
 MAX_EVENT = 6 * 1024 * 1024
@@ -78,8 +79,10 @@ except BaseException as exc:
 
 
 @dataclass(frozen=True)
-class InvokeResult:
+class InvokeResult(Result):
     """The outcome of a local invoke."""
+
+    kind: ClassVar[str] = "invoke"
 
     function: str
     ok: bool

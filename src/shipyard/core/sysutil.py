@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from shipyard.errors import OperationError, SetupError
+from shipyard.core.errors import OperationError, SetupError
 
 log = logging.getLogger("shipyard.lab")
 

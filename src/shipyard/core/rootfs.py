@@ -15,7 +15,8 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from shipyard.lab._sys import flocked, mounts_under, run
+from shipyard.core.progress import ProgressCallback, say
+from shipyard.core.sysutil import flocked, mounts_under, run
 
 log = logging.getLogger("shipyard.lab")
 
@@ -108,7 +109,7 @@ def prepare_root(root: Path) -> None:
 def ensure_base(
     cache_dir: Path,
     tools: dict[str, str],
-    progress: Callable[[str], None],
+    progress: ProgressCallback | None,
     *,
     packages: tuple[str, ...] = PACKAGES,
     name: str = "base",
@@ -140,11 +141,11 @@ def ensure_base(
         _remove_tree(tmp)
         try:
             if tarball.is_file():
-                progress(f"unpacking the cached base root {tarball.name}")
+                say(progress, f"unpacking the cached base root {tarball.name}")
                 tmp.mkdir(mode=0o755)
                 run([tools["tar"], "--zstd", *_TAR_OPTS, "-C", tmp, "-xpf", tarball], timeout=600)
             else:
-                progress(f"building the base root (debootstrap {SUITE}, ~1-2 min, once)")
+                say(progress, f"building the base root (debootstrap {SUITE}, ~1-2 min, once)")
                 run(
                     [
                         tools["debootstrap"],
@@ -161,7 +162,7 @@ def ensure_base(
                 run([tools["tar"], "--zstd", *_TAR_OPTS, "-C", tmp, "-cf", tar_tmp, "."], timeout=600)
                 tar_tmp.chmod(0o644)
                 tar_tmp.replace(tarball)
-                progress(f"cached the base root as {tarball}")
+                say(progress, f"cached the base root as {tarball}")
             tmp.rename(base)
         except BaseException:
             _remove_tree(tmp)

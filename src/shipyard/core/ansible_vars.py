@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from shipyard.fsutil import atomic_write
+from shipyard.core.fsutil import atomic_write
 
 UNSAFE_TAG = "!unsafe"
 

@@ -3,7 +3,7 @@
 Not python-packer: its last release (0.1.2, 2016) crashes on Python 3.11 in every streaming
 callback, in ``validate()`` and ``inspect()``, and defaults to a removed ``-parallel`` flag.
 This module runs ``packer validate`` and ``packer build -machine-readable`` as subprocesses,
-streams every line into the same :data:`~shipyard.runner.ProgressCallback` the runner API uses,
+streams every line into the same :data:`~shipyard.core.runner.ProgressCallback` the runner API uses,
 and parses the artifact (AMI id per region) and the errors into typed results. A failed build
 reports Packer's own error line and, for a failed Ansible task, the task's name.
 """
@@ -21,8 +21,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shipyard.errors import DeployTimeout, OperationError, SetupError, SpecError
-from shipyard.runner import EventKind, ProgressCallback, ProgressEvent
+from shipyard.core.errors import DeployTimeout, OperationError, SetupError, SpecError
+from shipyard.core.progress import EventKind, ProgressCallback, ProgressEvent
 
 _ARTIFACT_ID_RE = re.compile(r"^([a-z]{2}(?:-[a-z]+)+-\d):(ami-[0-9a-f]+)\Z")
 _TASK_RE = re.compile(r"TASK \[(?P<name>[^\]]*)\]")

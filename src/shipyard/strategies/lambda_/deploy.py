@@ -2,37 +2,38 @@
 
 The AWS side is one implementation, the collection's ``shipyard.deploy.lambda_function``
 module, run by ``playbooks/lambda.yml`` on localhost, so ``ansible-playbook`` users and the API
-share it. AWS credentials found in the controller's environment and the spec's secrets reach
+share it. AWS settings (:mod:`shipyard.core.aws`, the one resolver) and the spec's secrets reach
 the module only through ansible-runner's 0600 secret vars file (deleted after the run), as
 ``no_log`` parameters: they never land in the run's artifacts.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from shipyard.errors import OperationError, SpecError
-from shipyard.fsutil import atomic_write
-from shipyard.lambda_pkg import PackageResult, package, section
-from shipyard.runner import ProgressCallback, default_work_dir, run_playbook
-from shipyard.spec import LoadedSpec, load_spec
+from shipyard.core import aws
+from shipyard.core.errors import OperationError, SpecError
+from shipyard.core.fsutil import atomic_write
+from shipyard.core.inputs import secret_vars
+from shipyard.core.progress import ProgressCallback
+from shipyard.core.results import Result
+from shipyard.core.runner import default_work_dir, run_playbook
+from shipyard.core.spec import LoadedSpec, as_loaded
+from shipyard.strategies._options import Options
+from shipyard.strategies.lambda_.package import PackageResult, package, section
 
 MODULE = "shipyard.deploy.lambda_function"
-_CREDENTIALS = {
-    "access_key": "AWS_ACCESS_KEY_ID",
-    "secret_key": "AWS_SECRET_ACCESS_KEY",
-    "session_token": "AWS_SESSION_TOKEN",
-}
 
 
 @dataclass(frozen=True)
-class LambdaResult:
+class LambdaResult(Result):
     """The result of deploy, promote and rollback for the lambda strategy."""
+
+    kind: ClassVar[str] = "lambda"
 
     service: str
     version: str
@@ -54,30 +55,12 @@ class LambdaResult:
     duration: float
     package: PackageResult | None = field(default=None)
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        from shipyard.api import to_jsonable
-
-        doc: dict[str, Any] = to_jsonable(self)
-        return doc
-
 
 def _inventory(work: Path) -> Path:
     path = work / "lambda-localhost.yml"
     if not path.is_file():
         atomic_write(path, "all:\n  hosts:\n    localhost:\n      ansible_connection: local\n", mode=0o644)
     return path
-
-
-def _aws(endpoint_url: str | None, environ: Mapping[str, str]) -> dict[str, str]:
-    out = {key: environ[env] for key, env in _CREDENTIALS.items() if environ.get(env)}
-    endpoint = endpoint_url or environ.get("AWS_ENDPOINT_URL")
-    if endpoint:
-        out["endpoint_url"] = endpoint
-    region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
-    if region:
-        out["region"] = region
-    return out
 
 
 def lambda_vars(spec: LoadedSpec, pkg: PackageResult | None, canary: int) -> dict[str, Any]:
@@ -109,7 +92,7 @@ def lambda_vars(spec: LoadedSpec, pkg: PackageResult | None, canary: int) -> dic
 
 
 def run(
-    spec_path: Path | str,
+    spec: LoadedSpec | Path | str,
     operation: str,
     *,
     endpoint_url: str | None = None,
@@ -122,7 +105,7 @@ def run(
     out_dir: Path | None = None,
 ) -> LambdaResult:
     """Deploy (package, then reconcile), promote or roll back a lambda-strategy service."""
-    loaded = load_spec(spec_path)
+    loaded = as_loaded(spec)
     if loaded.service.strategy != "lambda" and loaded.service.lambda_ is None:
         raise SpecError(
             "strategy", loaded.service.strategy, "add a lambda: section to deploy it as a function"
@@ -132,11 +115,10 @@ def run(
     sec = section(loaded)
     work = work_dir or default_work_dir()
     pkg = None
-    secrets: dict[str, Any] = {"shipyard_aws": _aws(endpoint_url, os.environ)}
+    secrets: dict[str, Any] = {"shipyard_aws": aws.resolve(endpoint_url).module_params()}
     if operation == "deploy":
         pkg = package(loaded, out_dir=out_dir or work / "lambda")
-        values = loaded.resolve_secrets()
-        secrets["shipyard_secrets"] = {k: v.get_secret_value() for k, v in values.items()}
+        secrets.update(secret_vars(loaded))
     started = time.monotonic()
     result = run_playbook(
         "lambda",
@@ -184,3 +166,30 @@ def run(
         duration=round(time.monotonic() - started, 3),
         package=pkg,
     )
+
+
+# -- the strategy's verbs (the registry in shipyard.strategies calls these) ------------------------
+
+
+def deploy(spec: LoadedSpec, opts: Options) -> LambdaResult:
+    """Package the ZIP, then reconcile the function, its version, alias and triggers."""
+    return run(
+        spec, "deploy", endpoint_url=opts.endpoint_url, canary=opts.canary, check=opts.check,
+        diff=opts.diff, progress=opts.progress, work_dir=opts.work_dir, timeout=opts.timeout,
+    )  # fmt: skip
+
+
+def rollback(spec: LoadedSpec, opts: Options) -> LambdaResult:
+    """Point the alias back at the previous published version."""
+    return run(
+        spec, "rollback", endpoint_url=opts.endpoint_url, check=opts.check, progress=opts.progress,
+        work_dir=opts.work_dir,
+    )  # fmt: skip
+
+
+def promote(spec: LoadedSpec, opts: Options) -> LambdaResult:
+    """Finish a canary: the alias points wholly at the new version."""
+    return run(
+        spec, "promote", endpoint_url=opts.endpoint_url, check=opts.check, progress=opts.progress,
+        work_dir=opts.work_dir,
+    )  # fmt: skip

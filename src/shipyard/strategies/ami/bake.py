@@ -13,22 +13,29 @@ import hashlib
 import importlib.util
 import json
 import logging
-import os
+import shlex
 import subprocess
 import tempfile
 import time
+import urllib.parse
+import urllib.request
 import uuid
+import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from shipyard import ansible_vars
-from shipyard.errors import OperationError, SetupError, SpecError
-from shipyard.runner import EventKind, ProgressCallback, ProgressEvent
-from shipyard.spec import AmiSection, LoadedSpec
+from shipyard.core import ansible_vars, aws, collection
+from shipyard.core.errors import OperationError, SetupError, SpecError
+from shipyard.core.inputs import inventory_path, read_inventory, verify_artifact
+from shipyard.core.progress import ProgressCallback, say
+from shipyard.core.results import Result
+from shipyard.core.runner import tool_path
+from shipyard.core.spec import VERSION_RE, AmiSection, LoadedSpec, as_loaded
+from shipyard.strategies.ami import packer
 
-log = logging.getLogger("shipyard.bake")
+log = logging.getLogger("shipyard.strategies.ami.bake")
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 TAG = "shipyard:"
@@ -39,8 +46,6 @@ _NOT_BAKED = ("rollout", "secret_names")
 
 def collection_root() -> Path:
     """The directory holding packer/, playbooks/, roles/ and plugins/."""
-    from shipyard import collection
-
     return collection.collection_dir().resolve()
 
 
@@ -87,31 +92,6 @@ def bake_hash(spec: LoadedSpec, base_ami: str, *, root: Path | None = None) -> s
 
 
 # -- AWS -------------------------------------------------------------------------------------------
-
-
-def aws_env(endpoint_url: str | None, environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Credentials/region for boto3 and Packer: the AWS chain; dummy keys for an emulator endpoint."""
-    environ = os.environ if environ is None else environ
-    env: dict[str, str] = {}
-    if endpoint_url and not environ.get("AWS_ACCESS_KEY_ID"):
-        env["AWS_ACCESS_KEY_ID"] = "testing"
-        env["AWS_SECRET_ACCESS_KEY"] = "testing"  # noqa: S105 - moto's dummy credentials
-    return env
-
-
-def client(service: str, *, endpoint_url: str | None, region: str) -> Any:
-    """A boto3 client; ``endpoint_url`` falls back to $AWS_ENDPOINT_URL (empty: real AWS)."""
-    import boto3
-
-    endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
-    creds = aws_env(endpoint)
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name=region,
-        aws_access_key_id=creds.get("AWS_ACCESS_KEY_ID"),
-        aws_secret_access_key=creds.get("AWS_SECRET_ACCESS_KEY"),
-    )
 
 
 def tags_dict(tags: list[Mapping[str, str]] | None) -> dict[str, str]:
@@ -270,8 +250,10 @@ def rollout(
 
 
 @dataclass(frozen=True)
-class BakeResult:
+class BakeResult(Result):
     """One baked (or reused) image."""
+
+    kind: ClassVar[str] = "bake"
 
     service: str
     version: str
@@ -319,8 +301,6 @@ def _known_hosts_of(hvars: Mapping[str, Any], name: str) -> Path | None:
         SpecError: the inventory turns host key checking off for it, or names a file that
             cannot be passed on (spaces, quotes) or lists several.
     """
-    import shlex
-
     found: Path | None = None
     checking = hvars.get("ansible_host_key_checking", hvars.get("ansible_ssh_host_key_checking"))
     if checking is not None and str(checking).lower() in ("false", "no", "0", "off"):
@@ -351,26 +331,7 @@ def _known_hosts_of(hvars: Mapping[str, Any], name: str) -> Path | None:
 
 def inventory_host(inventory: Path, name: str | None) -> LabHost:
     """Find ``name`` (or the first host) in a YAML inventory like the one `shipyard lab up` writes."""
-    import yaml
-
-    data = yaml.safe_load(inventory.read_text(encoding="utf-8")) or {}
-    hosts: dict[str, dict[str, Any]] = {}
-
-    def walk(group: Mapping[str, Any], inherited: Mapping[str, Any]) -> None:
-        gvars = {**inherited, **(group.get("vars") or {})}
-        for host, hvars in (group.get("hosts") or {}).items():
-            hosts.setdefault(str(host), {**gvars, **(hvars or {})})
-        for child in (group.get("children") or {}).values():
-            walk(child or {}, gvars)
-
-    for group in data.values() if isinstance(data, dict) else []:
-        walk(group or {}, {})
-    if not hosts:
-        raise SpecError("--inventory", str(inventory), "the inventory names no host")
-    chosen = name or next(iter(hosts))
-    if chosen not in hosts:
-        raise SpecError("--host", chosen, f"not in {inventory}: use one of {', '.join(sorted(hosts))}")
-    hv = hosts[chosen]
+    chosen, hv = read_inventory(inventory).host(name)
     key = hv.get("ansible_ssh_private_key_file")
     if not key:
         raise SpecError("--host", chosen, "the inventory gives no ansible_ssh_private_key_file for it")
@@ -407,11 +368,8 @@ def _public_key(key_file: Path) -> str:
     return proc.stdout.strip()
 
 
-def _spec(path: Path | str) -> tuple[LoadedSpec, AmiSection]:
-    from shipyard.api import verify_artifact
-    from shipyard.spec import load_spec
-
-    loaded = load_spec(path)
+def _spec(spec: LoadedSpec | Path | str) -> tuple[LoadedSpec, AmiSection]:
+    loaded = as_loaded(spec)
     if loaded.service.strategy != "ami" or loaded.service.ami is None:
         raise SpecError(
             "strategy",
@@ -442,7 +400,7 @@ def _image_result(
 
 
 def run_bake(
-    spec: Path | str,
+    spec: LoadedSpec | Path | str,
     *,
     endpoint_url: str | None = None,
     inventory: Path | None = None,
@@ -456,32 +414,24 @@ def run_bake(
     started = time.monotonic()
     loaded, ami = _spec(spec)
     region = ami.regions[0]
-    quick = QuickEc2(endpoint_url=endpoint_url, region=region)
+    settings = aws.resolve(endpoint_url, region=region)
+    quick = QuickEc2(settings)
     base = resolve_base_ami(quick, ami, source=str(loaded.path))
     digest = bake_hash(loaded, base)
     if not force:
         image = find_cached(quick, loaded.service.name, digest)
         if image is not None:
-            if progress is not None:
-                progress(
-                    ProgressEvent(EventKind.LINE, f"reused {image['ImageId']} (bake hash {digest[:12]})")
-                )
+            say(progress, f"reused {image['ImageId']} (bake hash {digest[:12]})")
             return _image_result(
                 loaded, image, region, cached=True, duration=round(time.monotonic() - started, 3)
             )
-    from shipyard import packer
-    from shipyard.collection import collections_path
-    from shipyard.runner import tool_path
-
     if ssh_host is None:
-        from shipyard.api import _inventory
-
-        ssh_host = inventory_host(_inventory(inventory), host)
+        ssh_host = inventory_host(inventory_path(inventory), host)
     root = collection_root()
-    ec2 = client("ec2", endpoint_url=endpoint_url, region=region)
+    ec2 = settings.client("ec2")
     bake_id = uuid.uuid4().hex[:12]
     keypair = ensure_key_pair(ec2, _public_key(ssh_host.key_file), f"shipyard-bake-{bake_id}")
-    endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or ""
+    endpoint = settings.endpoint_url or ""
     with tempfile.TemporaryDirectory(prefix="shipyard-bake-") as tmp:
         vars_file = Path(tmp) / "vars.yml"
         doc = {
@@ -509,10 +459,10 @@ def run_bake(
             "ansible_playbook": str(tool_path("ansible-playbook")),
             "playbook_file": str(root / "playbooks" / "bake.yml"),
             "vars_file": str(vars_file),
-            "collections_path": str(collections_path()),
+            "collections_path": str(collection.collections_path()),
             "manifest_file": str(Path(tmp) / "manifest.json"),
         }
-        env = aws_env(endpoint or None)
+        env = settings.env()
         template = root / "packer"
         packer.validate(template, variables, env=env)
         try:
@@ -545,10 +495,7 @@ def _cleanup(
     try:
         found = leftovers(ec2, bake_id, names)
         if any(found.values()):
-            if progress is not None:
-                progress(
-                    ProgressEvent(EventKind.LINE, f"removing builder leftovers of bake {bake_id}: {found}")
-                )
+            say(progress, f"removing builder leftovers of bake {bake_id}: {found}")
             remove_leftovers(ec2, found)
         return found
     except Exception as exc:  # noqa: BLE001 - cleanup must not hide the bake's own error
@@ -557,12 +504,14 @@ def _cleanup(
 
 
 def run_prune(
-    spec: Path | str, *, keep: int | None = None, dry_run: bool = False, endpoint_url: str | None = None
+    spec: LoadedSpec | Path | str,
+    *,
+    keep: int | None = None,
+    dry_run: bool = False,
+    endpoint_url: str | None = None,
 ) -> dict[str, Any]:
     """See :func:`shipyard.api.prune`."""
-    from shipyard.spec import load_spec
-
-    loaded = load_spec(spec)
+    loaded = as_loaded(spec)
     ami = loaded.service.ami
     if ami is None:
         raise SpecError("ami", None, "prune needs an ami: section", source=str(loaded.path))
@@ -570,19 +519,18 @@ def run_prune(
         raise SpecError("--keep", keep, "keep at least one image")
     keep = ami.keep if keep is None else keep
     result: dict[str, Any] = {"service": loaded.service.name, "keep": keep, "dry_run": dry_run, "regions": {}}
+    settings = aws.resolve(endpoint_url)
     for region in ami.regions:
-        ec2 = client("ec2", endpoint_url=endpoint_url, region=region)
+        ec2 = settings.client("ec2", region=region)
         result["regions"][region] = prune(ec2, loaded.service.name, keep, dry_run=dry_run)
     return result
 
 
 def run_rollout(
-    spec: Path | str, *, to: str | None = None, endpoint_url: str | None = None
+    spec: LoadedSpec | Path | str, *, to: str | None = None, endpoint_url: str | None = None
 ) -> dict[str, Any]:
     """See :func:`shipyard.api.rollout`."""
-    from shipyard.spec import VERSION_RE, load_spec
-
-    loaded = load_spec(spec)
+    loaded = as_loaded(spec)
     ami = loaded.service.ami
     if ami is None:
         raise SpecError("ami", None, "rollout needs an ami: section", source=str(loaded.path))
@@ -590,7 +538,8 @@ def run_rollout(
         raise SpecError("--to", to, "give a version that has a baked image")
     version = to or loaded.service.version
     region = ami.regions[0]
-    ec2 = client("ec2", endpoint_url=endpoint_url, region=region)
+    settings = aws.resolve(endpoint_url, region=region)
+    ec2 = settings.client("ec2")
     images = [
         i for i in service_images(ec2, loaded.service.name, version=version) if i.get("State") == "available"
     ]
@@ -598,7 +547,7 @@ def run_rollout(
         raise OperationError(
             f"no available image of {loaded.service.name} {version} in {region}: run `shipyard bake` first"
         )
-    asg = client("autoscaling", endpoint_url=endpoint_url, region=region) if ami.autoscaling_group else None
+    asg = settings.client("autoscaling") if ami.autoscaling_group else None
     done = rollout(
         ec2,
         asg,
@@ -619,19 +568,11 @@ def run_rollout(
 class QuickEc2:
     """Just ``describe_images`` (Owners, ImageIds, Filters) over the EC2 Query API, SigV4-signed."""
 
-    def __init__(self, *, endpoint_url: str | None, region: str) -> None:
-        self.region = region
-        endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or f"https://ec2.{region}.amazonaws.com"
+    def __init__(self, settings: aws.AwsSettings) -> None:
+        self.region = settings.region
+        endpoint = settings.endpoint_url or f"https://ec2.{settings.region}.amazonaws.com"
         self.endpoint = endpoint.rstrip("/") + "/"
-        creds = aws_env(endpoint_url or os.environ.get("AWS_ENDPOINT_URL"))
-        if creds:
-            from botocore.credentials import Credentials
-
-            self.credentials: Any = Credentials(creds["AWS_ACCESS_KEY_ID"], creds["AWS_SECRET_ACCESS_KEY"])
-        else:
-            import botocore.session
-
-            self.credentials = botocore.session.get_session().get_credentials()
+        self.credentials: Any = settings.credentials()
 
     def describe_images(
         self,
@@ -644,12 +585,8 @@ class QuickEc2:
 
         The arguments have boto3's names, so this and a boto3 client are interchangeable here.
         """
-        import urllib.parse
-        import urllib.request
-        import xml.etree.ElementTree as ET
-
-        from botocore.auth import SigV4Auth
-        from botocore.awsrequest import AWSRequest
+        from botocore.auth import SigV4Auth  # noqa: PLC0415 - botocore only when AWS is called
+        from botocore.awsrequest import AWSRequest  # noqa: PLC0415 - (the cache check stays fast)
 
         params: dict[str, str] = {"Action": "DescribeImages", "Version": "2016-11-15"}
         for i, owner in enumerate(Owners or [], 1):
