@@ -43,6 +43,7 @@ lint: setup ## ruff, mypy, ansible-lint, ansible-doc
 	$(BIN)/ruff format --check src
 	packer fmt -check packer
 	$(BIN)/mypy
+	PYTHONPATH=src $(BIN)/lint-imports --no-cache
 	HOME=$(CURDIR)/build/lint-home ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/build/collections \
 	  $(BIN)/ansible-lint --offline --profile production roles playbooks
 	ANSIBLE_COLLECTIONS_PATH=build/collections $(BIN)/python tests/check_docs.py

@@ -21,12 +21,12 @@ from typing import Any
 import pytest
 import yaml
 
+from _root import ROOT
 from shipyard.core.runner import RunStatus, ansible_env, run_playbook, tool_path
 from shipyard.lab import Lab, LabStatus
 
 pytestmark = pytest.mark.lab
 
-ROOT = Path(__file__).resolve().parents[2]
 REFUSED = ("REMOTE HOST IDENTIFICATION HAS CHANGED", "Host key verification failed")
 
 

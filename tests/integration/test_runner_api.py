@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from _root import ROOT
+
 PROBE = ROOT / "tests" / "integration" / "playbooks" / "probe.yml"
 
 SCRIPT = r"""

@@ -8,9 +8,9 @@ import tarfile
 import zipfile
 from pathlib import Path
 
+from _root import ROOT
 from shipyard.core import collection
 
-ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 PREFIX = "shipyard/_collection/ansible_collections/shipyard/deploy/"
 

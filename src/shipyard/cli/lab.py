@@ -58,9 +58,7 @@ def lab_up(hosts: int, name: str, inventory: Path, no_aws: bool, as_json: bool, 
     from shipyard.lab import Lab
 
     with _Progress(quiet) as progress:
-        status = Lab(name, progress=progress).up(
-            hosts=hosts, inventory=inventory.resolve(), aws=not no_aws
-        )
+        status = Lab(name, progress=progress).up(hosts=hosts, inventory=inventory.resolve(), aws=not no_aws)
     if as_json:
         _emit_json(status.to_dict())
     else:

@@ -51,7 +51,6 @@ SERIAL_RE = re.compile(r"^([1-9][0-9]?|100)%\Z")
 AMI_ID_RE = re.compile(r"^ami-[0-9a-f]{8,17}\Z")
 HANDLER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\.[A-Za-z_][A-Za-z0-9_]*\Z")
 SCHEDULE_RE = re.compile(r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\([^()\n]{1,200}\))\Z")
-BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
 MIN_PORT, MAX_PORT = 1024, 65535
 MAX_INSTANCES = 256
 MEMORY_MIN_BYTES = 4 * 1024 * 1024

@@ -39,7 +39,6 @@ TOOLS: dict[str, str] = {
     "docker-registry": "docker-registry",
 }
 _EXTRA_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
-CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
 def find_tools() -> dict[str, str]:
@@ -267,18 +266,6 @@ def processes_with_cwd(path: Path) -> list[int]:
         if cwd in (want, f"{want} (deleted)"):
             out.append(int(entry.name))
     return out
-
-
-def nspawn_pids(machine: str) -> list[int]:
-    """PIDs of systemd-nspawn processes running ``machine``."""
-    out: list[int] = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and is_nspawn(int(entry.name), machine):
-            out.append(int(entry.name))
-    return out
-
-
-# --- cgroups -------------------------------------------------------------------------------
 
 
 def cgroup_hierarchies() -> list[tuple[str, Path, str]]:

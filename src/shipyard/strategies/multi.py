@@ -184,10 +184,6 @@ def _shape(
     )
 
 
-def _common_vars(spec: LoadedSpec, hosts: str | None) -> dict[str, Any]:
-    return {"shipyard_service": spec.to_ansible(), "shipyard_hosts": hosts or "all"}
-
-
 def common_vars(spec: LoadedSpec, hosts: str | None) -> dict[str, Any]:
     """The variables every host playbook takes: the normalized spec and the host pattern."""
     return {"shipyard_service": spec.to_ansible(), "shipyard_hosts": hosts or "all"}

@@ -37,9 +37,6 @@ from shipyard.strategies.ami import packer
 
 log = logging.getLogger("shipyard.strategies.ami.bake")
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-TAG = "shipyard:"
-MANAGED = {"Name": "tag:shipyard:managed", "Values": ["true"]}
 #: Spec fields that do not reach the image (how the rollout goes, where the artifact lies).
 _NOT_BAKED = ("rollout", "secret_names")
 
@@ -639,16 +636,3 @@ class QuickEc2:
                 images.append(image)
             break
         return {"Images": images}
-
-
-def ami_vars(spec: LoadedSpec) -> dict[str, Any]:
-    """The ``shipyard_ami`` variable of playbooks/ami.yml: the spec's ami: section."""
-    ami = spec.service.ami
-    if ami is None:
-        raise SpecError("ami", None, "playbooks/ami.yml needs an ami: section", source=str(spec.path))
-    return {
-        "regions": list(ami.regions),
-        "keep": ami.keep,
-        "launch_template": ami.launch_template or f"shipyard-{spec.service.name}",
-        "autoscaling_group": ami.autoscaling_group,
-    }

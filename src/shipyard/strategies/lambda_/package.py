@@ -509,14 +509,6 @@ def build_zip(files: dict[str, Path]) -> tuple[bytes, int]:
     return _build(entries, source="build_zip"), sum(e.size for e in entries.values())
 
 
-def check_size(
-    files: dict[str, Path], zipped: int, unzipped: int, *, max_zipped: int, max_unzipped: int, source: str
-) -> None:
-    """Refuse a package over Lambda's limits, naming the biggest contributors."""
-    entries = {k: _Entry(p, p.stat().st_size, 0) for k, p in files.items()}
-    _check_size(entries, zipped, unzipped, max_zipped=max_zipped, max_unzipped=max_unzipped, source=source)
-
-
 def _check_size(
     files: dict[str, _Entry], zipped: int, unzipped: int, *, max_zipped: int, max_unzipped: int, source: str
 ) -> None:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from _root import ROOT
 from shipyard.cli import main
 
-ROOT = Path(__file__).resolve().parents[2]
 HELLO = ROOT / "services" / "hello.yml"
 
 

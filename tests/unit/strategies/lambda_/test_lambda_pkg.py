@@ -12,13 +12,12 @@ from typing import Any
 
 import pytest
 
+from _root import ROOT
 from shipyard.cli import main
 from shipyard.core.errors import SpecError, SpecErrors
 from shipyard.core.spec import load_spec
 from shipyard.strategies.lambda_ import invoke as lambda_invoke
 from shipyard.strategies.lambda_ import package as lambda_pkg
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _spec(tmp_path: Path, *, handler: str = "app.handler", extra: str = "", code: str | None = None) -> Path:

@@ -19,8 +19,9 @@ import pytest
 from _hello import DIST, ROOT, sha
 
 from shipyard.cli import main as cli_main
+from shipyard.core import sysutil as _sys
 from shipyard.core.runner import run_playbook
-from shipyard.lab import Lab, LabStatus, _sys
+from shipyard.lab import Lab, LabStatus
 
 PLAYBOOK = ROOT / "tests" / "integration" / "playbooks" / "oci_image.yml"
 SERVICE = "imgtest"

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from _root import ROOT
 from shipyard import api
 from shipyard.cli import main
 from shipyard.core.spec import load_spec
@@ -23,7 +24,6 @@ from shipyard.strategies.lambda_.deploy import LambdaResult
 from shipyard.strategies.lambda_.invoke import sample_event
 
 pytestmark = pytest.mark.lab
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _service(tmp_path: Path, name: str, bucket: str, *, triggers: bool = True) -> Path:

@@ -97,7 +97,10 @@ def run_module(args, capsys):
 
 
 def args(host, **extra):
-    base = {"service": "hello", "root": host.root, "ports": [8080, 8081], "release": "1.0.0"}
+    base = {"service": "hello", "root": host.root, "ports": [8080, 8081], "release": "1.0.0",
+            # what the spec gives (its model holds the defaults; the module has none)
+            "health": {"path": "/health", "timeout": 5.0, "interval": 0.5, "start_timeout": 30.0},
+            "max_unavailable": 1}
     base.update(extra)
     return base
 

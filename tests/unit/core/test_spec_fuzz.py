@@ -19,12 +19,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from _root import ROOT
 from shipyard.cli import main
 from shipyard.core import safeyaml
 from shipyard.core.errors import SpecError, SpecErrors
 from shipyard.core.spec import Service, parse_spec
-
-ROOT = Path(__file__).resolve().parents[2]
 
 VALID: dict[str, Any] = {
     "name": "hello",

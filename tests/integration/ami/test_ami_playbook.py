@@ -16,10 +16,11 @@ from _hello import DIST, ROOT, sha
 
 from shipyard import api
 from shipyard.core import aws
+from shipyard.core.errors import SpecError
 from shipyard.core.runner import PlaybookResult, run_playbook
-from shipyard.core.spec import load_spec
+from shipyard.core.spec import LoadedSpec, load_spec
 from shipyard.strategies.ami import bake
-from shipyard.strategies.lambda_.deploy import _aws, _inventory
+from shipyard.strategies.lambda_.deploy import _inventory
 
 NAME = "amiplay"
 MODULES = (
@@ -82,11 +83,11 @@ def play(spec: Path, tmp: Path, action: str, *, check: bool = False, **extra: An
         inventory=_inventory(tmp),
         extravars={
             "shipyard_service": loaded.to_ansible(),
-            "shipyard_ami": bake.ami_vars(loaded),
+            "shipyard_ami": ami_vars(loaded),
             "shipyard_ami_action": action,
             **extra,
         },
-        secret_vars={"shipyard_aws": _aws(None, __import__("os").environ)},
+        secret_vars={"shipyard_aws": aws.resolve(None).module_params()},
         check=check,
         capture=MODULES,
         work_dir=tmp,
@@ -135,3 +136,16 @@ def test_playbook_prunes_and_rolls_out_like_the_api(spec: Path, tmp_path: Path, 
     assert gone and not gone & snaps
     assert api.prune(spec, keep=1, dry_run=True)["regions"]["us-east-1"]["removed"] == []
     assert play(spec, tmp_path, "prune", shipyard_ami_keep=1)["changed"] is False
+
+
+def ami_vars(spec: LoadedSpec) -> dict[str, Any]:
+    """The ``shipyard_ami`` variable of playbooks/ami.yml: the spec's ami: section."""
+    ami = spec.service.ami
+    if ami is None:
+        raise SpecError("ami", None, "playbooks/ami.yml needs an ami: section", source=str(spec.path))
+    return {
+        "regions": list(ami.regions),
+        "keep": ami.keep,
+        "launch_template": ami.launch_template or f"shipyard-{spec.service.name}",
+        "autoscaling_group": ami.autoscaling_group,
+    }

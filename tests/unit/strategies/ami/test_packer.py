@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from _root import ROOT
 from shipyard.core.errors import SpecError
 from shipyard.strategies.ami import packer
 
 DATA = Path(__file__).parent / "data"
-ROOT = Path(__file__).resolve().parents[2]
 
 SUCCESS = """\
 1795583400,,ui,say,==> amazon-ebs.service: Creating temporary security group for this instance: packer_6b066e86-2a1c-0f17-afcb-78d2e6fa9e95

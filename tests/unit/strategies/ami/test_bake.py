@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from _root import ROOT
 from shipyard.core import aws
 from shipyard.core.spec import load_spec
 from shipyard.strategies.ami import bake
 
-ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "services" / "hello-ami.yml"
 
 

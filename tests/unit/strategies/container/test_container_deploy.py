@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from _root import ROOT
 from shipyard.cli import main
 from shipyard.core.errors import SpecError
 from shipyard.core.spec import load_spec
 from shipyard.strategies import multi
 
-ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "services" / "hello-container.yml"
 
 

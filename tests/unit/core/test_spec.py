@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
+from _root import ROOT
 from shipyard.core.errors import SpecError, SpecErrors
 from shipyard.core.spec import json_schema, load_spec, parse_spec
 
-ROOT = Path(__file__).resolve().parents[2]
 CASES = yaml.safe_load((Path(__file__).parent / "spec_cases.yaml").read_text())
 BASE: dict[str, Any] = {
     "name": "orders",
