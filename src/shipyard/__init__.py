@@ -50,15 +50,22 @@ __version__ = "0.1.0"
 
 logging.getLogger("shipyard").addHandler(logging.NullHandler())
 
-_API = (
+__all__ = [
     "BakeResult",
     "DeployResult",
+    "DeployTimeout",
     "ImageResult",
     "InstanceStatus",
     "InvokeResult",
     "LambdaResult",
+    "OperationError",
     "PackageResult",
     "Result",
+    "SetupError",
+    "ShipyardError",
+    "SpecError",
+    "SpecErrors",
+    "__version__",
     "bake",
     "build",
     "deploy",
@@ -73,18 +80,9 @@ _API = (
     "rollout",
     "status",
     "validate",
-)
-
-__all__ = [
-    "DeployTimeout",
-    "OperationError",
-    "SetupError",
-    "ShipyardError",
-    "SpecError",
-    "SpecErrors",
-    "__version__",
-    *_API,
 ]
+#: what :func:`__getattr__` takes from :mod:`shipyard.api` (everything above but the errors)
+_API = frozenset(__all__) - set(globals())
 
 
 def __getattr__(name: str) -> Any:

@@ -77,14 +77,22 @@ def schema(out: Path | None) -> None:
 
 @cli.command()
 @click.argument("spec", type=click.Path(path_type=Path))
-def render(spec: Path) -> None:
+@_json_option
+def render(spec: Path, as_json: bool) -> None:
     """Print the playbooks' variables for SPEC as a YAML vars file (ansible-playbook -e @FILE).
 
     The spec is validated and its artifact checked against its sha256 first. The file's root is
-    tagged ``!unsafe``: Ansible never templates a value of it. Secret values are not included:
-    pass them as ``shipyard_secrets`` yourself, from a vault, marked ``!unsafe`` too.
+    tagged ``!unsafe``: Ansible never templates a value of it. ``--json`` prints the same
+    variables as JSON for tools (jq, or a play's ``from_json``, whose result Ansible 2.19 never
+    templates); do not pass that JSON to ``-e @FILE``: Ansible templates plain vars files.
+    Secret values are not included: pass them as ``shipyard_secrets`` yourself, from a vault,
+    marked ``!unsafe`` too.
     """
     from shipyard import api
     from shipyard.core import ansible_vars
 
-    sys.stdout.write(ansible_vars.dumps(api.render(spec)))
+    variables = api.render(spec)
+    if as_json:
+        _emit_json(variables)
+    else:
+        sys.stdout.write(ansible_vars.dumps(variables))

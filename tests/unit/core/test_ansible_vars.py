@@ -21,6 +21,7 @@ from ansible.parsing.yaml.loader import AnsibleLoader
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _root import ROOT
 from shipyard.core import ansible_vars
 from shipyard.core.runner import run_playbook
 
@@ -167,3 +168,19 @@ def _session(sid: int) -> list[str]:
         if int(s) == sid or "sleep.yml" in args:
             rows.append(line.strip())
     return rows
+
+
+def test_render_prints_an_unsafe_vars_file_and_json_on_request(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from shipyard import api
+    from shipyard.cli import main
+
+    spec = ROOT / "services" / "hello.yml"
+    expected = api.render(spec)
+    assert main(["render", str(spec)]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("---\n!unsafe\n")
+    assert _plain(AnsibleLoader(text).get_single_data()) == expected  # type: ignore[no-untyped-call]
+    assert main(["render", "--json", str(spec)]) == 0
+    assert json.loads(capsys.readouterr().out) == expected
