@@ -136,7 +136,9 @@ missing:
   elements: int
   sample: []
 healthy:
-  description: Whether every running instance answered its probe with HTTP 200 and none is missing; null without O(health).
+  description:
+    - Whether every running instance answered its probe with HTTP 200 and none is missing.
+    - Null without O(health).
   returned: always
   type: bool
   sample: true
