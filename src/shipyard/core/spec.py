@@ -79,6 +79,14 @@ def _env_name(key: Any) -> str:
     return key
 
 
+def _env_keys(value: Mapping[Any, Any], reserved_fix: str) -> None:
+    """Every key is an environment variable name that shipyard does not set itself."""
+    for key in value:
+        _env_name(key)
+        if key in RESERVED_ENV:
+            raise ValueError(f"{key} is set by shipyard for each instance: {reserved_fix}")
+
+
 def _safe_text(value: str, field_fix: str) -> str:
     if "\x00" in value or "\n" in value or "\r" in value:
         raise ValueError(f"no NUL or line breaks: {field_fix}")
@@ -481,11 +489,9 @@ class Service(_Model):
     def _env(cls, value: Any) -> Any:
         if not isinstance(value, dict):
             return value
+        _env_keys(value, "remove it")
         out: dict[Any, Any] = {}
         for key, item in value.items():
-            _env_name(key)
-            if key in RESERVED_ENV:
-                raise ValueError(f"{key} is set by shipyard for each instance: remove it")
             if isinstance(item, bool) or item is None:
                 raise ValueError(f"{key}: quote the value ({key}: 'true')")
             if isinstance(item, float):
@@ -501,11 +507,9 @@ class Service(_Model):
     def _secrets(cls, value: Any) -> Any:
         if not isinstance(value, dict):
             return value
+        _env_keys(value, "name the secret otherwise")
         out: dict[Any, Any] = {}
         for key, item in value.items():
-            _env_name(key)
-            if key in RESERVED_ENV:
-                raise ValueError(f"{key} is set by shipyard for each instance: name the secret otherwise")
             if isinstance(item, str):
                 raise ValueError(
                     f"{key}: do not put a secret's value in the spec: use {{env: VAR}} or {{file: PATH}}"

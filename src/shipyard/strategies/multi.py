@@ -224,58 +224,44 @@ def deploy(
     return _shape(spec, "deploy", result, check=opts.check, action=INSTANCES)
 
 
-def rollback(spec: LoadedSpec, opts: Options) -> DeployResult:
-    """Switch back to the previous release (or to ``opts.to``) on every host."""
-    check_host_spec(spec)
-    inv = inventory_path(opts.inventory)
-    extravars = common_vars(spec, opts.hosts)
-    if opts.to is not None:
-        if not VERSION_RE.match(opts.to) or ".." in opts.to:
-            raise SpecError(
-                "--to", opts.to, "give a version that is installed on the hosts (see shipyard status)"
-            )
-        extravars["shipyard_rollback_to"] = opts.to
+def _host_verb(
+    spec: LoadedSpec, opts: Options, operation: str, extravars: dict[str, Any], *, action: str = INSTANCES
+) -> DeployResult:
+    """Run the ``operation`` playbook on the service's hosts (no secrets) and shape its result."""
     result = run_playbook(
-        "rollback",
-        inventory=inv,
+        operation,
+        inventory=inventory_path(opts.inventory),
         extravars=extravars,
         check=opts.check,
         progress=opts.progress,
-        capture=(INSTANCES,),
+        capture=(action,),
         work_dir=opts.work_dir,
     )
-    return _shape(spec, "rollback", result, check=opts.check, action=INSTANCES)
+    return _shape(spec, operation, result, check=opts.check, action=action)
+
+
+def rollback(spec: LoadedSpec, opts: Options) -> DeployResult:
+    """Switch back to the previous release (or to ``opts.to``) on every host."""
+    check_host_spec(spec)
+    extravars = common_vars(spec, opts.hosts)
+    if opts.to is not None:
+        if not VERSION_RE.match(opts.to) or ".." in opts.to:
+            fix = "give a version that is installed on the hosts (see shipyard status)"
+            raise SpecError("--to", opts.to, fix)
+        extravars["shipyard_rollback_to"] = opts.to
+    return _host_verb(spec, opts, "rollback", extravars)
 
 
 def remove(spec: LoadedSpec, opts: Options) -> DeployResult:
     """Remove a service from its hosts: instances, units, files, and its ports in the registry."""
     check_host_spec(spec)
-    inv = inventory_path(opts.inventory)
-    result = run_playbook(
-        "remove",
-        inventory=inv,
-        extravars=common_vars(spec, opts.hosts),
-        check=opts.check,
-        progress=opts.progress,
-        capture=(INSTANCES,),
-        work_dir=opts.work_dir,
-    )
-    return _shape(spec, "remove", result, check=opts.check, action=INSTANCES)
+    return _host_verb(spec, opts, "remove", common_vars(spec, opts.hosts))
 
 
 def status(spec: LoadedSpec, opts: Options) -> DeployResult:
     """Every instance of a service on every host: port, state, release, memory, health."""
     check_host_spec(spec)
-    inv = inventory_path(opts.inventory)
-    result = run_playbook(
-        "status",
-        inventory=inv,
-        extravars=common_vars(spec, opts.hosts),
-        progress=opts.progress,
-        capture=(INSTANCES_INFO,),
-        work_dir=opts.work_dir,
-    )
-    shaped = _shape(spec, "status", result, check=False, action=INSTANCES_INFO)
-    if not result.hosts:
+    shaped = _host_verb(spec, opts, "status", common_vars(spec, opts.hosts), action=INSTANCES_INFO)
+    if not shaped.hosts:
         raise OperationError("status: no host matched the inventory and --hosts pattern")
     return shaped
