@@ -31,7 +31,7 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 venv: $(BIN)/.installed ## Create .venv with shipyard and its test tools
-	@$(BIN)/python -c 'from shipyard.collection import collections_path; collections_path()'
+	@$(BIN)/python -c 'from shipyard.core.collection import collections_path; collections_path()'
 
 examples: ## Build the example service's release tarballs (reproducible)
 	@$(PYTHON) examples/build.py
@@ -43,6 +43,7 @@ lint: setup ## ruff, mypy, ansible-lint, ansible-doc
 	$(BIN)/ruff format --check src
 	packer fmt -check packer
 	$(BIN)/mypy
+	PYTHONPATH=src $(BIN)/lint-imports --no-cache
 	HOME=$(CURDIR)/build/lint-home ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/build/collections \
 	  $(BIN)/ansible-lint --offline --profile production roles playbooks
 	ANSIBLE_COLLECTIONS_PATH=build/collections $(BIN)/python tests/check_docs.py

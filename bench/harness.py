@@ -7,7 +7,7 @@
 * floor: ``bench/floor/deploy.sh``, one ssh call per host, no safety.
 
 shipyard and the baseline run with the same Ansible settings (the repository's ansible.cfg plus
-:func:`shipyard.runner.ansible_env`: pipelining, ControlPersist, forks). The floor's ssh uses a
+:func:`shipyard.core.runner.ansible_env`: pipelining, ControlPersist, forks). The floor's ssh uses a
 ControlPersist master too. Every deploy is checked afterwards (outside the timing): every
 instance on every host answers ``GET /`` with the expected version.
 """
@@ -28,8 +28,8 @@ from typing import Any
 import yaml
 
 from shipyard import api
-from shipyard.collection import collections_path
-from shipyard.runner import ansible_env, tool_path
+from shipyard.core.collection import collections_path
+from shipyard.core.runner import ansible_env, tool_path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

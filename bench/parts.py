@@ -115,12 +115,12 @@ def api_overhead(cfg: Config, bench: Bench, results: dict[str, Any], log: Log) -
     """The deploy playbook through shipyard.api (ansible-runner) vs bare ansible-playbook.
 
     Both run the collection's playbook with the same variables and the same environment
-    (:func:`shipyard.runner.ansible_env`); the phase is the no-op rerun, where a fixed overhead
+    (:func:`shipyard.core.runner.ansible_env`); the phase is the no-op rerun, where a fixed overhead
     weighs most. The API call is timed in-process, as a Python caller sees it.
     """
     from shipyard import api
-    from shipyard.collection import playbook
-    from shipyard.runner import ansible_env
+    from shipyard.core.collection import playbook
+    from shipyard.core.runner import ansible_env
 
     n = cfg.api_instances
     hosts = bench.hosts[:1]
@@ -242,8 +242,9 @@ def _bake_spec(bench: Bench) -> Path:
 def bake(cfg: Config, bench: Bench, results: dict[str, Any], log: Log, *, endpoint: str) -> None:
     """First bake (shipyard, --force) vs bare ``packer build`` of the same template and variables;
     then the cache hit, through the CLI (a user's command) and the API (in-process)."""
-    from shipyard import api, packer
-    from shipyard import bake as sbake
+    from shipyard import api
+    from shipyard.core import aws
+    from shipyard.strategies.ami import packer
 
     spec = _bake_spec(bench)
     host = bench.hosts[0].name
@@ -276,7 +277,7 @@ def bake(cfg: Config, bench: Bench, results: dict[str, Any], log: Log, *, endpoi
     )
     log(f"bake: first shipyard bake {first:.2f}s (warm-up, recorded)")
     if cfg.bake_reps:
-        ec2 = sbake.client("ec2", endpoint_url=endpoint, region=captured["variables"]["region"])
+        ec2 = aws.resolve(endpoint, region=captured["variables"]["region"]).client("ec2")
         pub = Path(str(bench.key) + ".pub").read_text()
         ec2.import_key_pair(KeyName="bench-bare", PublicKeyMaterial=pub.encode())
         bare_dir = bench.work / "bake" / "bare"
@@ -367,8 +368,8 @@ def bake(cfg: Config, bench: Bench, results: dict[str, Any], log: Log, *, endpoi
 
 def lambda_pkg(cfg: Config, bench: Bench, results: dict[str, Any], log: Log) -> None:
     """shipyard's package cold (empty dependency cache) and warm, and its ZIP vs ``zip -r``."""
-    from shipyard import lambda_pkg
-    from shipyard.spec import load_spec
+    from shipyard.core.spec import load_spec
+    from shipyard.strategies.lambda_ import package as lambda_pkg
 
     doc = yaml.safe_load((ROOT / "services" / "imageupload.yml").read_text())
     # the packager takes only a source inside the spec's directory: copy both beside the spec

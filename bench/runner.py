@@ -40,7 +40,7 @@ def meta() -> dict[str, Any]:
     """The machine and the code the numbers come from."""
     import ansible.release
 
-    from shipyard import packer
+    from shipyard.strategies.ami import packer
 
     try:
         pv = subprocess.run(
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         log("the benchmark brings up its own lab and needs root: run it as root (sudo make bench)")
         return EXIT_SETUP
-    from shipyard.errors import ShipyardError
+    from shipyard.core.errors import ShipyardError
     from shipyard.lab import Lab
 
     if not all((DIST / f"hello-{v}.tar").is_file() for v in ("1.0.0", "2.0.0")):

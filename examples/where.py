@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from shipyard.spec import load_spec
+from shipyard.core.spec import load_spec
 
 
 def _hosts(inventory: dict) -> dict[str, str]:

@@ -1,5 +1,5 @@
 # Inputs of the shipyard bake (Packer 1.6.6 has no functions in validation: shipyard checks
-# the formats; these rules only refuse empty values). shipyard.packer passes every one of them with -var; the
+# the formats; these rules only refuse empty values). shipyard.strategies.ami.packer passes every one of them with -var; the
 # endpoints are empty for real AWS and point at the lab's moto server in the lab.
 
 variable "service" {
@@ -27,7 +27,7 @@ variable "artifact_sha256" {
 
 variable "bake_hash" {
   type        = string
-  description = "Content hash of everything that reaches the image (shipyard.bake)."
+  description = "Content hash of everything that reaches the image (shipyard.strategies.ami.bake)."
 }
 
 variable "bake_id" {

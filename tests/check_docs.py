@@ -12,7 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from _root import ROOT
+
 DOC = Path(sys.executable).parent / "ansible-doc"
 
 

@@ -5,7 +5,7 @@
 
 Controller-side only. The boto3 clients are passed in, so this file imports only the standard
 library: the modules ami_info, ami_prune and launch_template_version use it, and shipyard's
-Python API (``shipyard.bake``) loads this same file - one implementation for both.
+Python API (``shipyard.strategies.ami.bake``) loads this same file - one implementation for both.
 Read, plan (pure functions), apply: the plan is computed the same way in check mode.
 """
 

@@ -58,30 +58,32 @@ options:
     choices: [started, absent]
     default: started
   health:
-    description: The HTTP health check each started or restarted instance must pass.
+    description:
+      - The HTTP health check each started or restarted instance must pass.
+      - Required with O(state=started). The spec's C(health); its defaults live in the spec model only.
     type: dict
-    default: {}
     suboptions:
       path:
         description: Path requested at C(http://127.0.0.1:<port>); HTTP 200 is healthy.
         type: str
-        default: /health
+        required: true
       timeout:
         description: Seconds one request may take.
         type: float
-        default: 5.0
+        required: true
       interval:
-        description: Seconds between two attempts.
+        description: Longest wait between two attempts (the first comes after 50 ms, doubling).
         type: float
-        default: 0.5
+        required: true
       start_timeout:
         description: Seconds an instance has to become healthy after it was (re)started.
         type: float
-        default: 30.0
+        required: true
   max_unavailable:
-    description: How many instances a rolling restart takes down at a time.
+    description:
+      - How many instances a rolling restart takes down at a time.
+      - Required with O(state=started). The spec's C(rollout.max_unavailable).
     type: int
-    default: 1
   daemon_reload:
     description:
       - Run C(systemctl daemon-reload) first, because the unit or its environment files changed.
@@ -134,9 +136,8 @@ EXAMPLES = r"""
     service: hello
     ports: [8080, 8081, 8082]
     release: 1.0.0
-    health:
-      path: /health
-      start_timeout: 30
+    health: {path: /health, timeout: 5, interval: 0.5, start_timeout: 30}
+    max_unavailable: 1
   register: hello_instances
 
 - name: Upgrade to 2.0.0, one instance at a time, rolling back on a failed health check
@@ -144,6 +145,7 @@ EXAMPLES = r"""
     service: hello
     ports: [8080, 8081, 8082]
     release: 2.0.0
+    health: {path: /health, timeout: 5, interval: 0.5, start_timeout: 30}
     max_unavailable: 1
     daemon_reload: true
 
@@ -152,6 +154,8 @@ EXAMPLES = r"""
     service: hello
     ports: [8080, 8081, 8082]
     release: 3.0.0
+    health: {path: /health, timeout: 5, interval: 0.5, start_timeout: 30}
+    max_unavailable: 1
   check_mode: true
   diff: true
 
@@ -334,15 +338,14 @@ ARGUMENT_SPEC = {
     "state": {"type": "str", "choices": ["started", "absent"], "default": "started"},
     "health": {
         "type": "dict",
-        "default": {},
         "options": {
-            "path": {"type": "str", "default": "/health"},
-            "timeout": {"type": "float", "default": 5.0},
-            "interval": {"type": "float", "default": 0.5},
-            "start_timeout": {"type": "float", "default": 30.0},
+            "path": {"type": "str", "required": True},
+            "timeout": {"type": "float", "required": True},
+            "interval": {"type": "float", "required": True},
+            "start_timeout": {"type": "float", "required": True},
         },
     },
-    "max_unavailable": {"type": "int", "default": 1},
+    "max_unavailable": {"type": "int"},
     "daemon_reload": {"type": "bool", "default": False},
     "restart_all": {"type": "bool", "default": False},
     "rollback_on_failure": {"type": "bool", "default": True},
@@ -362,14 +365,15 @@ def validate_params(params, check_mode):
     for message in (check_service_name(params["service"]), check_ports(params["ports"])):
         if message:
             raise ServiceInstancesFailure(message)
-    if params["max_unavailable"] < 1:
-        raise ServiceInstancesFailure(
-            "max_unavailable=%d: it must be 1 or more" % params["max_unavailable"])
-    health = params["health"]
-    for key in ("timeout", "interval", "start_timeout"):
-        if health[key] <= 0:
+    if params["state"] == "started":
+        if params["max_unavailable"] < 1:
             raise ServiceInstancesFailure(
-                "health.%s=%s: it must be a positive number of seconds" % (key, health[key]))
+                "max_unavailable=%d: it must be 1 or more" % params["max_unavailable"])
+        health = params["health"]
+        for key in ("timeout", "interval", "start_timeout"):
+            if health[key] <= 0:
+                raise ServiceInstancesFailure(
+                    "health.%s=%s: it must be a positive number of seconds" % (key, health[key]))
     balancer = params.get("balancer")
     if balancer and not 0 <= balancer["drain_timeout"] <= 600:
         raise ServiceInstancesFailure(
@@ -624,7 +628,7 @@ def main():
     module = AnsibleModule(
         argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
-        required_if=[("state", "started", ("release",))],
+        required_if=[("state", "started", ("release", "health", "max_unavailable"))],
     )
     result = {"changed": False, "actions": [], "instances": [], "rolled_back": False}
     run_module(module, result, run_locked)

@@ -30,18 +30,19 @@ options:
     elements: int
     default: []
   health:
-    description: The health probe made of each running instance.
+    description:
+      - The health probe made of each running instance (the spec's C(health)); without it no
+        instance is probed and RV(instances[].healthy) is null.
     type: dict
-    default: {}
     suboptions:
       path:
         description: Path requested at C(http://127.0.0.1:<port>); HTTP 200 is healthy.
         type: str
-        default: /health
+        required: true
       timeout:
         description: Seconds the request may take.
         type: float
-        default: 5.0
+        required: true
   balancer:
     description:
       - The HAProxy in front of the instances, asked over its runtime API which instances are in
@@ -135,7 +136,9 @@ missing:
   elements: int
   sample: []
 healthy:
-  description: Whether every running instance answered its probe with HTTP 200 and none is missing.
+  description:
+    - Whether every running instance answered its probe with HTTP 200 and none is missing.
+    - Null without O(health).
   returned: always
   type: bool
   sample: true
@@ -208,7 +211,8 @@ def gather(module, result):
             raise ServiceInstancesInfoFailure(message)
     state = read_state(Systemctl(module), params["service"], params["root"], params["ports"])
     running = [p for p, i in state["instances"].items() if i["active"]]
-    probes = probe_all(running, params["health"]["path"], params["health"]["timeout"])
+    health = params["health"]
+    probes = probe_all(running, health["path"], health["timeout"]) if health else {}
     rotation = read_rotation(params)
     instances = []
     for port in sorted(state["instances"]):
@@ -225,7 +229,7 @@ def gather(module, result):
         instances=instances,
         releases=list_releases(releases_dir(params["root"], params["service"])),
         missing=missing,
-        healthy=not missing and all(probes[p][0] for p in running),
+        healthy=(not missing and all(probes[p][0] for p in running)) if health else None,
     )
 
 
@@ -237,10 +241,9 @@ def main():
             "ports": {"type": "list", "elements": "int", "default": []},
             "health": {
                 "type": "dict",
-                "default": {},
                 "options": {
-                    "path": {"type": "str", "default": "/health"},
-                    "timeout": {"type": "float", "default": 5.0},
+                    "path": {"type": "str", "required": True},
+                    "timeout": {"type": "float", "required": True},
                 },
             },
             "balancer": {

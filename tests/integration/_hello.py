@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from _root import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 DIST = ROOT / "examples" / "dist"
 
 

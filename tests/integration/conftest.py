@@ -14,7 +14,8 @@ from typing import Any
 import boto3
 import pytest
 
-from shipyard.errors import SetupError
+from shipyard.core.errors import SetupError
+from shipyard.core.progress import ProgressEvent
 from shipyard.lab import Lab, LabStatus
 
 #: Override with SHIPYARD_TEST_LAB to run several test sessions at once on one machine.
@@ -22,8 +23,8 @@ SHARED_LAB = os.environ.get("SHIPYARD_TEST_LAB", "pytest")
 SHARED_HOSTS = 3
 
 
-def _progress(message: str) -> None:
-    print(f"[lab] {message}")  # shown with -s
+def _progress(event: ProgressEvent) -> None:
+    print(f"[lab] {event.message}")  # shown with -s
 
 
 @pytest.fixture(scope="session")

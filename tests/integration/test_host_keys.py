@@ -21,12 +21,12 @@ from typing import Any
 import pytest
 import yaml
 
+from _root import ROOT
+from shipyard.core.runner import RunStatus, ansible_env, run_playbook, tool_path
 from shipyard.lab import Lab, LabStatus
-from shipyard.runner import RunStatus, ansible_env, run_playbook, tool_path
 
 pytestmark = pytest.mark.lab
 
-ROOT = Path(__file__).resolve().parents[2]
 REFUSED = ("REMOTE HOST IDENTIFICATION HAS CHANGED", "Host key verification failed")
 
 
@@ -256,7 +256,7 @@ def test_a_bake_refuses_a_host_with_another_key(
     from _hello import DIST, sha
 
     from shipyard import api
-    from shipyard.packer import PackerError
+    from shipyard.strategies.ami.packer import PackerError
 
     assert lab.known_hosts is not None and lab.aws_endpoint is not None
     monkeypatch.setenv("AWS_ENDPOINT_URL", lab.aws_endpoint)

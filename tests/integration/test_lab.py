@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shipyard.errors import ShipyardError
+from shipyard.core.errors import ShipyardError
 from shipyard.lab import Lab, LabStatus, list_labs
 
 pytestmark = pytest.mark.lab
@@ -77,7 +77,7 @@ def _assert_gone(lab: Lab, machines: list[str]) -> None:
 
 def test_lifecycle_up_status_down_twice(tmp_path: Path) -> None:
     messages: list[str] = []
-    lab = Lab(LIFECYCLE, progress=messages.append)
+    lab = Lab(LIFECYCLE, progress=lambda event: messages.append(event.message))
     lab.down()  # leftover of an interrupted run
     machines = [f"{LIFECYCLE}-h1", f"{LIFECYCLE}-h2"]
     for net_admin in (False, True):
@@ -101,7 +101,7 @@ def test_lifecycle_up_status_down_twice(tmp_path: Path) -> None:
 
 def test_up_twice_refuses_then_recovers_from_a_crash(tmp_path: Path) -> None:
     messages: list[str] = []
-    lab = Lab(LIFECYCLE, progress=messages.append)
+    lab = Lab(LIFECYCLE, progress=lambda event: messages.append(event.message))
     lab.down()
     try:
         first = lab.up(hosts=2, aws=False)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from _root import ROOT
+
 SCENARIOS = sorted(
     p.name for p in (ROOT / "extensions" / "molecule").iterdir() if (p / "molecule.yml").is_file()
 )

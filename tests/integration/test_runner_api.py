@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from _root import ROOT
+
 PROBE = ROOT / "tests" / "integration" / "playbooks" / "probe.yml"
 
 SCRIPT = r"""
 import json, sys
-from shipyard.runner import run_playbook
+from shipyard.core.runner import run_playbook
 events = []
 result = run_playbook(sys.argv[1], inventory=sys.argv[2], limit=sys.argv[3],
                       extravars={"probe_marker": "m-1"}, secret_vars={"probe_secret": sys.argv[4]},

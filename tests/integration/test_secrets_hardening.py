@@ -26,11 +26,12 @@ import yaml
 from _hello import ROOT
 from _relia import make_spec, ssh, version_at
 
-from shipyard import api, bake
+from shipyard import api
 from shipyard.cli import main as cli_main
+from shipyard.core import aws
+from shipyard.core.runner import run_playbook
+from shipyard.core.spec import load_spec
 from shipyard.lab import LabStatus
-from shipyard.runner import run_playbook
-from shipyard.spec import load_spec
 
 pytestmark = pytest.mark.lab
 
@@ -163,7 +164,7 @@ def test_canary_never_leaks_from_a_bake(lab: LabStatus, canary_env: Path, aws_en
         progress=lambda ev: lines.append(ev.message),
     )
     assert lines and not leaks("\n".join(lines))  # Packer's machine-readable output, streamed
-    ec2 = bake.client("ec2", endpoint_url=aws_endpoint, region="us-east-1")
+    ec2 = aws.resolve(aws_endpoint, region="us-east-1").client("ec2")
     image = ec2.describe_images(ImageIds=[result.ami_id])["Images"][0]
     snaps = [m["Ebs"]["SnapshotId"] for m in image["BlockDeviceMappings"] if "Ebs" in m]
     described = json.dumps([image, ec2.describe_snapshots(SnapshotIds=snaps)["Snapshots"]], default=str)

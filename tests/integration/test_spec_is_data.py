@@ -24,9 +24,9 @@ from _interrupt import descendants
 from _relia import make_spec, ssh, version_at
 
 from shipyard import api
+from shipyard.core.runner import run_playbook
+from shipyard.core.spec import load_spec
 from shipyard.lab import Lab, LabStatus
-from shipyard.runner import run_playbook
-from shipyard.spec import load_spec
 
 SHIPYARD = str(Path(sys.executable).parent / "shipyard")
 

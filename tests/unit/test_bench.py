@@ -10,14 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from _root import ROOT
+
 # bench/ is a directory of the checkout (run as `python -m bench`), not an installed package.
-ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import config, report  # noqa: E402
-from bench.parts import rotate  # noqa: E402
-from bench.stats import Target, fit_line, med, median, per_extra, ratio, select  # noqa: E402
+from bench import config, report
+from bench.parts import rotate
+from bench.stats import Target, fit_line, med, median, per_extra, ratio, select
 
 
 def test_median_ratio_and_per_extra() -> None:

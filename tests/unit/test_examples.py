@@ -5,11 +5,9 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import sys
-from pathlib import Path
 
-from shipyard.spec import load_spec
-
-ROOT = Path(__file__).resolve().parents[2]
+from _root import ROOT
+from shipyard.core.spec import load_spec
 
 
 def _build() -> dict[str, str]:

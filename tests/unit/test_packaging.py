@@ -8,9 +8,9 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-from shipyard import collection
+from _root import ROOT
+from shipyard.core import collection
 
-ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 PREFIX = "shipyard/_collection/ansible_collections/shipyard/deploy/"
 
@@ -32,7 +32,7 @@ def test_wheel_carries_the_collection(tmp_path: Path) -> None:
     )
     (wheel,) = tmp_path.glob("shipyard-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "shipyard/cli.py" in names
+    assert "shipyard/cli/__init__.py" in names
     assert PREFIX + "galaxy.yml" in names
     assert PREFIX + "meta/runtime.yml" in names
     assert PREFIX + "plugins/modules/service_instances.py" in names

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from shipyard.errors import ShipyardError, SpecError
+from shipyard.core.errors import ShipyardError, SpecError
 
 #: A lab name: short, because kernel link names are at most 15 characters.
 NAME_RE = re.compile(r"[a-z][a-z0-9]{0,7}")

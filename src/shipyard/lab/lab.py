@@ -31,10 +31,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from shipyard.errors import OperationError, SetupError, ShipyardError
-from shipyard.fsutil import atomic_write
-from shipyard.lab import _sys
-from shipyard.lab._base import ensure_base
+from shipyard.core import sysutil as _sys
+from shipyard.core.errors import OperationError, SetupError, ShipyardError
+from shipyard.core.fsutil import atomic_write
+from shipyard.core.progress import ProgressCallback, say
+from shipyard.core.rootfs import ensure_base
 from shipyard.lab._model import (
     KNOWN_HOSTS,
     NAME_RE,
@@ -153,10 +154,6 @@ def list_labs(state_root: Path = DEFAULT_STATE_ROOT) -> list[str]:
     return sorted(names)
 
 
-def _no_progress(_: str) -> None:
-    return None
-
-
 class Lab:
     """A named local lab.
 
@@ -176,13 +173,13 @@ class Lab:
         *,
         state_root: Path = DEFAULT_STATE_ROOT,
         cache_dir: Path = DEFAULT_CACHE_DIR,
-        progress: Callable[[str], None] | None = None,
+        progress: ProgressCallback | None = None,
     ) -> None:
         self.name = validate_name(name)
         self.state_root = Path(state_root)
         self.cache_dir = Path(cache_dir)
         self.state_dir = self.state_root / self.name
-        self._progress = progress or _no_progress
+        self._progress = progress
         self._save_lock = threading.Lock()
         self._known_hosts_lock = threading.Lock()
         self._tools: dict[str, str] = {}
@@ -232,7 +229,7 @@ class Lab:
                     )
                 self._say(f"lab {self.name}: cleaning what a crashed or half-made run left")
                 self._down()
-            base = ensure_base(self.cache_dir, self._tools, self._say)
+            base = ensure_base(self.cache_dir, self._tools, self._progress)
             state = self._allocate(hosts, aws=aws, net_admin=net_admin)
             try:
                 self._build(state, base, moto_bin, inventory)
@@ -336,7 +333,7 @@ class Lab:
 
     def _say(self, message: str) -> None:
         log.info("%s", message)
-        self._progress(message)
+        say(self._progress, message)
 
     def _lab_lock_path(self) -> Path:
         self.state_root.mkdir(parents=True, exist_ok=True, mode=0o755)

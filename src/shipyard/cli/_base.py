@@ -1,0 +1,174 @@
+"""What every command shares: the group, options defined once, progress, printing results.
+
+stdout carries results only (one JSON document with ``--json``); progress and errors go to
+stderr. Exit codes are those of :mod:`shipyard.core.constants`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from shipyard import __version__
+from shipyard.core.constants import (
+    EXIT_FAILED,
+    STRATEGIES,
+)
+from shipyard.core.progress import EventKind, ProgressEvent
+
+_out = Console(highlight=False, soft_wrap=True)
+
+
+def _err() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class _Progress:
+    """Progress on stderr: a live status line on a terminal, plain lines otherwise."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.console = _err()
+        self.status: Any = None
+
+    def __enter__(self) -> _Progress:
+        if not self.quiet and self.console.is_terminal:
+            self.status = self.console.status("starting")
+            self.status.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.status is not None:
+            self.status.__exit__(None, None, None)
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if self.quiet:
+            return
+        if self.status is not None:
+            if event.kind in (EventKind.TASK, EventKind.PLAY, EventKind.LINE):
+                self.status.update(event.message)
+            if event.kind in (EventKind.FAILED, EventKind.UNREACHABLE):
+                self.console.print(f"[red]{event.kind.value}[/]: {event.message}")
+            return
+        if event.kind in (EventKind.TASK, EventKind.PLAY, EventKind.LINE):
+            self.console.print(f"{event.kind.value}: {event.message}")
+        elif event.kind in (EventKind.CHANGED, EventKind.FAILED, EventKind.UNREACHABLE):
+            self.console.print(f"  {event.kind.value}: {event.message}")
+
+
+def _emit_json(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    sys.stdout.flush()
+
+
+def _json_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")(f)
+
+
+def _quiet_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--quiet", "-q", is_flag=True, help="No progress output.")(f)
+
+
+def _inventory_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--inventory",
+        "-i",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Ansible inventory (default: $SHIPYARD_INVENTORY or inventories/lab/hosts.yml).",
+    )(f)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="shipyard")
+def cli() -> None:
+    """Deploy microservices with Ansible and Packer from one service spec."""
+
+
+# -- multi strategy ------------------------------------------------------------------------------
+
+
+def _print_result(result: Any) -> None:
+    verb = {"deploy": "deployed", "rollback": "rolled back", "remove": "removed", "status": "status of"}[
+        result.operation
+    ]
+    state = "[green]ok[/]" if result.ok else "[red]FAILED[/]"
+    check = " (check mode: nothing changed)" if result.check else ""
+    _out.print(f"{verb} {result.service} {result.version}: {state}, {result.changed} changed{check}")
+    if result.instances:
+        table = Table()
+        columns = ("host", "port", "state", "release", "pid", "memory", "restarts", "healthy", "in rotation")
+        images = any(i.image for i in result.instances)  # container strategy: its image digest
+        for column in columns + (("image",) if images else ()):
+            table.add_column(column)
+        for i in result.instances:
+            memory = f"{i.memory / 1048576:.1f}M" if isinstance(i.memory, int) else "-"
+            healthy = "-" if i.healthy is None else ("yes" if i.healthy else "no")
+            rotation = "-" if i.in_rotation is None else ("yes" if i.in_rotation else "no")
+            table.add_row(
+                i.host,
+                str(i.port),
+                i.state,
+                i.release or "-",
+                str(i.pid or "-"),
+                memory,
+                str(i.restarts if i.restarts is not None else "-"),
+                healthy,
+                rotation,
+                *(((i.image or "-")[:19],) if images else ()),
+            )
+        _out.print(table)
+    for f in result.failures:
+        _err().print(
+            f"[red]{'unreachable' if f.unreachable else 'failed'}[/] {f.host}: {f.task}: {f.message}"
+        )
+
+
+def _finish(result: Any, as_json: bool) -> None:
+    if as_json:
+        _emit_json(result.to_dict())
+    elif result.kind == "lambda":
+        _print_lambda(result)
+    else:
+        _print_result(result)
+    if not result.ok:
+        raise click.exceptions.Exit(EXIT_FAILED)
+
+
+def _strategy_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--strategy", type=click.Choice(STRATEGIES), default=None,
+        help="Override the spec's strategy.",
+    )(f)  # fmt: skip
+
+
+def _endpoint_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--endpoint-url", default=None, help="lambda: AWS API endpoint (default: $AWS_ENDPOINT_URL)."
+    )(f)
+
+
+def _print_lambda(result: Any) -> None:
+    state = "[green]ok[/]" if result.ok else "[red]FAILED[/]"
+    check = " (check mode: nothing changed)" if result.check else ""
+    weights = "".join(f" +{v} at {w:.0%}" for v, w in result.weights.items())
+    _out.print(
+        f"{result.operation} {result.service} {result.version}: {state}; "
+        f"alias {result.alias} -> {result.alias_version}{weights}{check}"
+    )
+    for action in result.actions:
+        _out.print(f"  {action}")
+    if result.message:
+        _err().print(f"[red]failed[/]: {result.message}", markup=True)
+
+
+def _host_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option("--hosts", "hosts", default=None, help="Host pattern (Ansible --limit).")(f)
+    return _inventory_option(f)

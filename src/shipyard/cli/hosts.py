@@ -1,0 +1,111 @@
+"""Commands on a service's hosts (multi, container) and its Lambda: deploy, status, rollback, remove."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from shipyard.cli._base import (
+    _endpoint_option,
+    _finish,
+    _host_options,
+    _json_option,
+    _Progress,
+    _quiet_option,
+    _strategy_option,
+    cli,
+)
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(path_type=Path))
+@_host_options
+@click.option("--check", is_flag=True, help="Dry run: report what would change.")
+@click.option("--diff", is_flag=True, help="Show before/after.")
+@_strategy_option
+@_endpoint_option
+@click.option("--canary", type=click.IntRange(0, 99), default=0, help="lambda: percent to the new version.")
+@_json_option
+@_quiet_option
+def deploy(
+    spec: Path,
+    inventory: Path | None,
+    hosts: str | None,
+    check: bool,
+    diff: bool,
+    strategy: str | None,
+    endpoint_url: str | None,
+    canary: int,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Deploy a service by its spec (health-gated, rolls back on failure)."""
+    from shipyard import api
+
+    with _Progress(quiet) as progress:
+        result = api.deploy(
+            spec, inventory=inventory, hosts=hosts, check=check, diff=diff, progress=progress,
+            strategy=strategy, endpoint_url=endpoint_url, canary=canary,
+        )  # fmt: skip
+    _finish(result, as_json)
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(path_type=Path))
+@_host_options
+@_json_option
+@_quiet_option
+def status(spec: Path, inventory: Path | None, hosts: str | None, as_json: bool, quiet: bool) -> None:
+    """Show every instance of a service: host, port, state, release, memory, restarts."""
+    from shipyard import api
+
+    with _Progress(quiet) as progress:
+        result = api.status(spec, inventory=inventory, hosts=hosts, progress=progress)
+    _finish(result, as_json)
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(path_type=Path))
+@click.option("--to", "to", default=None, help="Version to switch to (default: the previous release).")
+@_host_options
+@click.option("--check", is_flag=True, help="Dry run.")
+@_endpoint_option
+@_json_option
+@_quiet_option
+def rollback(
+    spec: Path,
+    to: str | None,
+    inventory: Path | None,
+    hosts: str | None,
+    check: bool,
+    endpoint_url: str | None,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Switch a service back to its previous release (or --to VERSION); lambda: the alias."""
+    from shipyard import api
+
+    with _Progress(quiet) as progress:
+        result = api.rollback(
+            spec, to=to, inventory=inventory, hosts=hosts, check=check, progress=progress,
+            endpoint_url=endpoint_url,
+        )  # fmt: skip
+    _finish(result, as_json)
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(path_type=Path))
+@_host_options
+@click.option("--check", is_flag=True, help="Dry run.")
+@_json_option
+@_quiet_option
+def remove(
+    spec: Path, inventory: Path | None, hosts: str | None, check: bool, as_json: bool, quiet: bool
+) -> None:
+    """Remove a service: instances, units, files; its ports are freed."""
+    from shipyard import api
+
+    with _Progress(quiet) as progress:
+        result = api.remove(spec, inventory=inventory, hosts=hosts, check=check, progress=progress)
+    _finish(result, as_json)

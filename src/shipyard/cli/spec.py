@@ -1,0 +1,98 @@
+"""Commands on spec files: validate, schema, render."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from shipyard.cli._base import _emit_json, _json_option, _out, cli
+from shipyard.core.errors import SpecError, SpecErrors
+
+# -- spec ----------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("specs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_json_option
+def validate(specs: tuple[Path, ...], as_json: bool) -> None:
+    """Validate service specs; nothing is touched. Exit 2 names every bad field."""
+    from shipyard import api
+
+    results: list[dict[str, Any]] = []
+    errors: list[SpecError] = []
+    for path in specs:
+        try:
+            loaded = api.validate(path)
+        except SpecErrors as exc:
+            errors.extend(exc.errors)
+            results.append(
+                {"file": str(path), "valid": False, "errors": [_spec_error_doc(e) for e in exc.errors]}
+            )
+        except SpecError as exc:
+            errors.append(exc)
+            results.append({"file": str(path), "valid": False, "errors": [_spec_error_doc(exc)]})
+        else:
+            results.append(
+                {
+                    "file": str(path),
+                    "valid": True,
+                    "name": loaded.service.name,
+                    "version": loaded.service.version,
+                    "strategy": loaded.service.strategy,
+                }
+            )
+    if as_json:
+        _emit_json({"specs": results, "valid": not errors})
+    else:
+        for doc in results:
+            if doc["valid"]:
+                _out.print(f"{doc['file']}: ok ({doc['name']} {doc['version']}, {doc['strategy']})")
+    if errors:
+        raise SpecErrors(errors)
+
+
+def _spec_error_doc(exc: SpecError) -> dict[str, Any]:
+    return {"field": exc.field, "value": repr(exc.value), "fix": exc.fix, "message": exc.message}
+
+
+@cli.command()
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=None, help="Write to a file instead of stdout."
+)
+def schema(out: Path | None) -> None:
+    """Print the JSON Schema of the service spec (for editors)."""
+    from shipyard.core.fsutil import atomic_write
+    from shipyard.core.spec import json_schema
+
+    text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        atomic_write(out, text, mode=0o644)
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(path_type=Path))
+@_json_option
+def render(spec: Path, as_json: bool) -> None:
+    """Print the playbooks' variables for SPEC as a YAML vars file (ansible-playbook -e @FILE).
+
+    The spec is validated and its artifact checked against its sha256 first. The file's root is
+    tagged ``!unsafe``: Ansible never templates a value of it. ``--json`` prints the same
+    variables as JSON for tools (jq, or a play's ``from_json``, whose result Ansible 2.19 never
+    templates); do not pass that JSON to ``-e @FILE``: Ansible templates plain vars files.
+    Secret values are not included: pass them as ``shipyard_secrets`` yourself, from a vault,
+    marked ``!unsafe`` too.
+    """
+    from shipyard import api
+    from shipyard.core import ansible_vars
+
+    variables = api.render(spec)
+    if as_json:
+        _emit_json(variables)
+    else:
+        sys.stdout.write(ansible_vars.dumps(variables))

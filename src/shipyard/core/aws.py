@@ -1,0 +1,98 @@
+"""AWS settings, resolved in ONE place for every strategy that talks to AWS (ami, lambda).
+
+:func:`resolve` reads the endpoint, region and credentials once: an explicit endpoint, else
+``$AWS_ENDPOINT_URL`` (empty: real AWS); the region from ``$AWS_REGION``/``$AWS_DEFAULT_REGION``
+(default us-east-1); credentials from the environment, else boto3's own chain (profile,
+instance role). An emulator endpoint with no key in the environment gets moto's dummy keys.
+The same :class:`AwsSettings` gives boto3 clients, Packer's environment, the variables the
+collection's AWS modules take (``shipyard_aws``, passed as secret vars, never logged) and
+botocore credentials for the light EC2 client.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+#: moto's dummy credentials, used only for an emulator endpoint with no key in the environment
+_DUMMY = "testing"
+
+
+@dataclass(frozen=True)
+class AwsSettings:
+    """Where AWS is and who we are there (credentials are never part of the repr)."""
+
+    endpoint_url: str | None
+    region: str
+    access_key: str | None = field(default=None, repr=False)
+    secret_key: str | None = field(default=None, repr=False)
+    session_token: str | None = field(default=None, repr=False)
+    profile: str | None = None
+
+    def client(self, service: str, *, region: str | None = None) -> Any:
+        """A boto3 client for ``service`` (in ``region``, default the resolved one)."""
+        import boto3  # noqa: PLC0415 - boto3 takes ~0.3 s to import: only when AWS is used
+
+        session = boto3.session.Session(
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            aws_session_token=self.session_token,
+            profile_name=self.profile if self.access_key is None else None,
+            region_name=region or self.region,
+        )
+        return session.client(service, endpoint_url=self.endpoint_url)
+
+    def env(self) -> dict[str, str]:
+        """What a child process (Packer) needs beyond the inherited environment."""
+        out: dict[str, str] = {}
+        if self.access_key and self.secret_key:
+            out["AWS_ACCESS_KEY_ID"] = self.access_key
+            out["AWS_SECRET_ACCESS_KEY"] = self.secret_key
+        if self.session_token:
+            out["AWS_SESSION_TOKEN"] = self.session_token
+        return out
+
+    def module_params(self) -> dict[str, str]:
+        """The collection's AWS module options (``shipyard_aws``): only what is set."""
+        doc = {
+            "endpoint_url": self.endpoint_url,
+            "region": self.region,
+            "access_key": self.access_key,
+            "secret_key": self.secret_key,
+            "session_token": self.session_token,
+        }
+        return {k: v for k, v in doc.items() if v}
+
+    def credentials(self) -> Any:
+        """botocore credentials (for a signed request without a boto3 client)."""
+        if self.access_key and self.secret_key:
+            from botocore.credentials import Credentials  # noqa: PLC0415 - only when AWS is used
+
+            return Credentials(self.access_key, self.secret_key, self.session_token)
+        import botocore.session  # noqa: PLC0415 - only when AWS is used
+
+        session = botocore.session.Session(profile=self.profile or None)
+        return session.get_credentials()
+
+
+def resolve(
+    endpoint_url: str | None = None, *, region: str | None = None, environ: Mapping[str, str] | None = None
+) -> AwsSettings:
+    """The AWS settings of this run (see the module docstring)."""
+    environ = os.environ if environ is None else environ
+    endpoint = endpoint_url or environ.get("AWS_ENDPOINT_URL") or None
+    access = environ.get("AWS_ACCESS_KEY_ID") or None
+    secret = environ.get("AWS_SECRET_ACCESS_KEY") or None
+    token = environ.get("AWS_SESSION_TOKEN") or None
+    if endpoint and not access:
+        access, secret, token = _DUMMY, _DUMMY, None
+    return AwsSettings(
+        endpoint_url=endpoint,
+        region=region or environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+        access_key=access,
+        secret_key=secret,
+        session_token=token,
+        profile=environ.get("AWS_PROFILE") or None,
+    )

@@ -1,0 +1,117 @@
+"""The inputs every strategy checks before any host or AWS call, read in ONE place each:
+the inventory (its path, its hosts and their variables), the local artifact, the secrets.
+
+The inventory is read with the hardened YAML reader (no tags, no aliases, no duplicate keys):
+the same reader the spec goes through, with a larger size limit.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shipyard.core import safeyaml
+from shipyard.core.errors import SpecError
+from shipyard.core.fsutil import sha256_file
+from shipyard.core.spec import LoadedSpec
+
+#: The inventory used when none is given: the one `shipyard lab up` writes.
+DEFAULT_INVENTORY = Path("inventories/lab/hosts.yml")
+#: An inventory may be much larger than a spec.
+MAX_INVENTORY_BYTES = 16 * 1024 * 1024
+
+
+def inventory_path(inventory: Path | str | None) -> Path:
+    """The inventory to use: ``inventory``, else $SHIPYARD_INVENTORY, else the lab's; it must exist."""
+    inv = (
+        Path(inventory)
+        if inventory is not None
+        else Path(os.environ.get("SHIPYARD_INVENTORY", DEFAULT_INVENTORY))
+    )
+    if not inv.exists():
+        raise SpecError(
+            "--inventory",
+            str(inv),
+            "the inventory does not exist: run `shipyard lab up` or pass --inventory FILE",
+        )
+    return inv
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """A YAML inventory's hosts with their variables (group vars merged, host vars last)."""
+
+    path: Path
+    hosts: Mapping[str, Mapping[str, Any]]
+    #: every group's vars, outermost first (for settings such as ``shipyard_registry``)
+    group_vars: tuple[Mapping[str, Any], ...]
+
+    def host(self, name: str | None) -> tuple[str, Mapping[str, Any]]:
+        """``name`` (or the first host) and its variables."""
+        if not self.hosts:
+            raise SpecError("--inventory", str(self.path), "the inventory names no host")
+        chosen = name or next(iter(self.hosts))
+        if chosen not in self.hosts:
+            known = ", ".join(sorted(self.hosts))
+            raise SpecError("--host", chosen, f"not in {self.path}: use one of {known}")
+        return chosen, self.hosts[chosen]
+
+    def group_var(self, key: str) -> Any:
+        """The first group's value of ``key`` (None when no group sets it)."""
+        return next((g[key] for g in self.group_vars if key in g), None)
+
+
+def read_inventory(path: Path) -> Inventory:
+    """Read a YAML inventory (like the one `shipyard lab up` writes) with the hardened reader."""
+    data = safeyaml.load(path, max_bytes=MAX_INVENTORY_BYTES)
+    hosts: dict[str, dict[str, Any]] = {}
+    groups: list[Mapping[str, Any]] = []
+
+    def walk(group: Any, inherited: Mapping[str, Any]) -> None:
+        if not isinstance(group, Mapping):
+            return
+        raw = group.get("vars")
+        own: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+        if own:
+            groups.append(own)
+        gvars = {**inherited, **own}
+        for host, hvars in (group.get("hosts") or {}).items():
+            hosts.setdefault(str(host), {**gvars, **(hvars if isinstance(hvars, Mapping) else {})})
+        for child in (group.get("children") or {}).values():
+            walk(child or {}, gvars)
+
+    for group in data.values() if isinstance(data, Mapping) else []:
+        walk(group or {}, {})
+    return Inventory(path, hosts, tuple(groups))
+
+
+def verify_artifact(spec: LoadedSpec) -> Path | None:
+    """Check that a local artifact exists and matches its sha256, before any host is touched."""
+    art = spec.service.artifact
+    path = spec.artifact_path()
+    if art is None or path is None:
+        return None
+    if not path.is_file():
+        raise SpecError(
+            "artifact.path",
+            art.path,
+            f"no such file ({path}): build it (make examples) or fix the path",
+            source=str(spec.path),
+        )
+    actual = sha256_file(path)
+    if actual != art.sha256:
+        raise SpecError(
+            "artifact.sha256",
+            art.sha256,
+            f"the file {path.name} has sha256 {actual}: rebuild the artifact or update the spec",
+            source=str(spec.path),
+        )
+    return path
+
+
+def secret_vars(spec: LoadedSpec) -> dict[str, Any]:
+    """The ``shipyard_secrets`` variable: every secret's value, read on the controller."""
+    return {"shipyard_secrets": {k: v.get_secret_value() for k, v in spec.resolve_secrets().items()}}

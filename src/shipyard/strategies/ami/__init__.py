@@ -1,0 +1,1 @@
+"""The ami strategy: bake an image per service and version with Packer, prune, roll out."""

@@ -1,0 +1,195 @@
+"""The lambda strategy's deploy, promote and rollback: package in Python, reconcile in Ansible.
+
+The AWS side is one implementation, the collection's ``shipyard.deploy.lambda_function``
+module, run by ``playbooks/lambda.yml`` on localhost, so ``ansible-playbook`` users and the API
+share it. AWS settings (:mod:`shipyard.core.aws`, the one resolver) and the spec's secrets reach
+the module only through ansible-runner's 0600 secret vars file (deleted after the run), as
+``no_log`` parameters: they never land in the run's artifacts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from shipyard.core import aws
+from shipyard.core.errors import OperationError, SpecError
+from shipyard.core.fsutil import atomic_write
+from shipyard.core.inputs import secret_vars
+from shipyard.core.progress import ProgressCallback
+from shipyard.core.results import Result
+from shipyard.core.runner import default_work_dir, run_playbook
+from shipyard.core.spec import LoadedSpec, as_loaded
+from shipyard.strategies._options import Options
+from shipyard.strategies.lambda_.package import PackageResult, package, section
+
+MODULE = "shipyard.deploy.lambda_function"
+
+
+@dataclass(frozen=True)
+class LambdaResult(Result):
+    """The result of deploy, promote and rollback for the lambda strategy."""
+
+    kind: ClassVar[str] = "lambda"
+
+    service: str
+    version: str
+    operation: str
+    ok: bool
+    check: bool
+    changed: bool
+    function_arn: str | None
+    alias: str
+    alias_version: str | None
+    weights: Mapping[str, float]
+    versions: tuple[str, ...]
+    published: str | None
+    code_uploaded: bool
+    actions: tuple[str, ...]
+    triggers: Mapping[str, Any]
+    message: str | None
+    run_dir: str
+    duration: float
+    package: PackageResult | None = field(default=None)
+
+
+def _inventory(work: Path) -> Path:
+    path = work / "lambda-localhost.yml"
+    if not path.is_file():
+        atomic_write(path, "all:\n  hosts:\n    localhost:\n      ansible_connection: local\n", mode=0o644)
+    return path
+
+
+def lambda_vars(spec: LoadedSpec, pkg: PackageResult | None, canary: int) -> dict[str, Any]:
+    """The ``shipyard_lambda`` variable of playbooks/lambda.yml (no secret values)."""
+    sec = section(spec)
+    trig = sec.triggers
+    doc: dict[str, Any] = {
+        "name": spec.service.name,
+        "runtime": sec.runtime,
+        "handler": sec.handler,
+        "memory": sec.memory,
+        "timeout": sec.timeout,
+        "environment": dict(spec.service.env),
+        "alias": sec.alias,
+        "canary": canary,
+        "triggers": {
+            "direct": list(trig.direct),
+            "s3": [dict(e) for e in trig.s3],
+            "streams": [dict(e) for e in trig.streams],
+            "http": list(trig.http),
+            "schedule": list(trig.schedule),
+        },
+    }
+    if sec.role:
+        doc["role"] = sec.role
+    if pkg is not None:
+        doc["zip_file"] = str(pkg.path)
+    return doc
+
+
+def run(
+    spec: LoadedSpec | Path | str,
+    operation: str,
+    *,
+    endpoint_url: str | None = None,
+    canary: int = 0,
+    check: bool = False,
+    diff: bool = False,
+    progress: ProgressCallback | None = None,
+    work_dir: Path | None = None,
+    timeout: int | None = None,
+    out_dir: Path | None = None,
+) -> LambdaResult:
+    """Deploy (package, then reconcile), promote or roll back a lambda-strategy service."""
+    loaded = as_loaded(spec)
+    if loaded.service.strategy != "lambda" and loaded.service.lambda_ is None:
+        raise SpecError(
+            "strategy", loaded.service.strategy, "add a lambda: section to deploy it as a function"
+        )
+    if not 0 <= canary < 100:
+        raise SpecError("--canary", canary, "give a percentage from 0 to 99")
+    sec = section(loaded)
+    work = work_dir or default_work_dir()
+    pkg = None
+    secrets: dict[str, Any] = {"shipyard_aws": aws.resolve(endpoint_url).module_params()}
+    if operation == "deploy":
+        pkg = package(loaded, out_dir=out_dir or work / "lambda")
+        secrets.update(secret_vars(loaded))
+    started = time.monotonic()
+    result = run_playbook(
+        "lambda",
+        inventory=_inventory(work),
+        extravars={
+            "shipyard_service": loaded.to_ansible(),
+            "shipyard_lambda": lambda_vars(loaded, pkg, canary),
+            "shipyard_lambda_operation": operation,
+        },
+        secret_vars=secrets,
+        check=check,
+        diff=diff,
+        progress=progress,
+        capture=(MODULE,),
+        work_dir=work,
+        timeout=timeout,
+    )
+    res: Mapping[str, Any] = result.captured.get("localhost", {}).get(MODULE) or {}
+    message = None
+    if result.failures:
+        failure = result.failures[0]
+        res = failure.result or res
+        message = failure.message
+    elif not result.ok:
+        raise OperationError(f"lambda {operation} of {loaded.service.name} failed (run dir {result.run_dir})")
+    alias = res.get("alias") or {}
+    return LambdaResult(
+        service=loaded.service.name,
+        version=loaded.service.version,
+        operation=operation,
+        ok=result.ok and not result.failures,
+        check=check,
+        changed=bool(res.get("changed")),
+        function_arn=res.get("function_arn"),
+        alias=sec.alias,
+        alias_version=alias.get("version"),
+        weights=dict(alias.get("weights") or {}),
+        versions=tuple(res.get("versions") or ()),
+        published=res.get("published"),
+        code_uploaded=bool(res.get("code_uploaded")),
+        actions=tuple(res.get("actions") or ()),
+        triggers=dict(res.get("triggers") or {}),
+        message=message,
+        run_dir=str(result.run_dir),
+        duration=round(time.monotonic() - started, 3),
+        package=pkg,
+    )
+
+
+# -- the strategy's verbs (the registry in shipyard.strategies calls these) ------------------------
+
+
+def deploy(spec: LoadedSpec, opts: Options) -> LambdaResult:
+    """Package the ZIP, then reconcile the function, its version, alias and triggers."""
+    return run(
+        spec, "deploy", endpoint_url=opts.endpoint_url, canary=opts.canary, check=opts.check,
+        diff=opts.diff, progress=opts.progress, work_dir=opts.work_dir, timeout=opts.timeout,
+    )  # fmt: skip
+
+
+def rollback(spec: LoadedSpec, opts: Options) -> LambdaResult:
+    """Point the alias back at the previous published version."""
+    return run(
+        spec, "rollback", endpoint_url=opts.endpoint_url, check=opts.check, progress=opts.progress,
+        work_dir=opts.work_dir,
+    )  # fmt: skip
+
+
+def promote(spec: LoadedSpec, opts: Options) -> LambdaResult:
+    """Finish a canary: the alias points wholly at the new version."""
+    return run(
+        spec, "promote", endpoint_url=opts.endpoint_url, check=opts.check, progress=opts.progress,
+        work_dir=opts.work_dir,
+    )  # fmt: skip
