@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     old = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        lab = Lab(cfg.lab, progress=log)
+        lab = Lab(cfg.lab, progress=lambda event: log(event.message))
     except ShipyardError as exc:
         log(f"--lab: {exc}")
         return 2
