@@ -10,7 +10,7 @@ APT_PACKAGES := systemd-container debootstrap iproute2 openssh-client runc packe
 PYTEST_ARGS ?=
 LAB_HOSTS ?= 2
 
-.PHONY: help apt venv setup examples lint unit integration test demo demo-down collection wheel clean bench bench-quick
+.PHONY: help apt venv setup examples schema lint unit integration test demo demo-down collection wheel clean bench bench-quick
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -36,7 +36,10 @@ venv: $(BIN)/.installed ## Create .venv with shipyard and its test tools
 examples: ## Build the example service's release tarballs (reproducible)
 	@$(PYTHON) examples/build.py
 
-setup: apt venv examples ## Everything the demo and the tests need
+schema: venv ## Write the spec's JSON Schema to build/ (the examples' yaml-language-server modeline points at it)
+	$(BIN)/shipyard schema --out build/service-spec.schema.json
+
+setup: apt venv examples schema ## Everything the demo and the tests need
 
 lint: setup ## ruff, mypy, ansible-lint, ansible-doc
 	$(BIN)/ruff check src tests plugins examples bench

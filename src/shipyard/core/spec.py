@@ -918,9 +918,65 @@ def as_loaded(spec: LoadedSpec | Path | str) -> LoadedSpec:
     return spec if isinstance(spec, LoadedSpec) else load_spec(spec)
 
 
+#: The schema's ``$id`` (``shipyard schema`` writes it; editors match specs to it by modeline).
+SCHEMA_ID = "https://example.invalid/shipyard/service-spec.schema.json"
+
+
+#: The very end of the text in ECMA-262 and Python alike (``$`` in Python, which jsonschema
+#: uses, also matches before a trailing newline; ECMA has no ``\\Z``).
+_END = "(?![\\s\\S])"
+
+
+def _ecma(pattern: re.Pattern[str]) -> str:
+    """A model's pattern in JSON Schema's (ECMA-262) dialect, anchored at the very end."""
+    return pattern.pattern.replace("\\Z", _END)
+
+
+#: The patterns the models check, by ``$defs`` model ("" for the spec itself) and property.
+_SCHEMA_PATTERNS: dict[str, dict[str, str]] = {
+    "": {
+        "name": _ecma(NAME_RE),
+        "version": _ecma(VERSION_RE),
+        "user": "^(?:" + USER_RE.pattern[1:].replace("\\Z", "") + "|0)" + _END,
+    },
+    "Artifact": {"sha256": _ecma(SHA256_RE), "url": "^https?://[^\\s/]+/[^\\s]*" + _END},
+    "Resources": {"memory": _ecma(MEMORY_RE), "cpu": _ecma(CPU_RE)},
+    "Health": {"path": _ecma(HEALTH_PATH_RE)},
+    "LambdaSection": {"handler": _ecma(HANDLER_RE)},
+    "ContainerSection": {"registry": _ecma(REGISTRY_RE)},
+    "AmiSection": {"base_ami": _ecma(AMI_ID_RE)},
+    "SecretRef": {"env": _ecma(ENV_NAME_RE)},
+}
+
+
+def _with_pattern(prop: dict[str, Any], pattern: str) -> None:
+    for branch in prop.get("anyOf", [prop]):
+        if branch.get("type") == "string":
+            branch["pattern"] = pattern
+
+
 def json_schema() -> dict[str, Any]:
-    """The JSON Schema of the spec format, for editors (``shipyard schema``)."""
+    """The JSON Schema of the spec format, for editors (``shipyard schema``).
+
+    It accepts what the models accept as written in YAML: ``command`` as a string or a list,
+    ``ports`` as a number, env values as strings or whole numbers; names, versions, sizes and
+    paths carry the models' patterns.
+    """
     schema = Service.model_json_schema(by_alias=True)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = SCHEMA_ID
     schema["title"] = "shipyard service spec"
+    props = schema["properties"]
+    props["command"] = {
+        "description": props["command"].get("description", ""),
+        "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+    }
+    props["ports"]["anyOf"].insert(0, {"type": "integer", "minimum": MIN_PORT, "maximum": MAX_PORT})
+    props["env"]["additionalProperties"] = {"anyOf": [{"type": "string"}, {"type": "integer"}]}
+    for key in ("env", "secrets"):
+        props[key]["propertyNames"] = {"pattern": _ecma(ENV_NAME_RE)}
+    for model, patterns in _SCHEMA_PATTERNS.items():
+        target = schema if not model else schema["$defs"][model]
+        for name, pattern in patterns.items():
+            _with_pattern(target["properties"][name], pattern)
     return schema
