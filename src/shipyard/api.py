@@ -20,7 +20,7 @@ from typing import Any
 
 from shipyard import strategies
 from shipyard.core.errors import SpecError
-from shipyard.core.inputs import DEFAULT_INVENTORY, inventory_path, verify_artifact
+from shipyard.core.inputs import DEFAULT_INVENTORY, inventory_path, verify_artifact, verify_url_artifact
 from shipyard.core.progress import ProgressCallback
 from shipyard.core.results import Result, to_jsonable
 from shipyard.core.spec import LoadedSpec, load_spec
@@ -67,11 +67,15 @@ __all__ = [
 ]
 
 
-def validate(path: Path | str) -> LoadedSpec:
-    """Validate a spec file (its format, and that file secrets are regular files). Raises
-    SpecErrors naming every bad field."""
+def validate(path: Path | str, *, offline: bool = False) -> LoadedSpec:
+    """Validate a spec file: its format, that file secrets are regular files, and its artifact's
+    sha256 (a local file is read; a URL is downloaded unless ``offline``). Raises SpecErrors
+    naming every bad field."""
     loaded = load_spec(path)
     loaded.check_secret_files()
+    verify_artifact(loaded)
+    if not offline:
+        verify_url_artifact(loaded)
     return loaded
 
 

@@ -6,6 +6,7 @@ stderr. Exit codes are those of :mod:`shipyard.core.constants`.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import sys
 from collections.abc import Callable
@@ -23,7 +24,17 @@ from shipyard.core.constants import (
 )
 from shipyard.core.progress import EventKind, ProgressEvent
 
-_out = Console(highlight=False, soft_wrap=True)
+#: Results on stdout. Piped (not a terminal), tables keep their whole cells: rich would cut
+#: them to 80 columns (``default-h1`` came out as ``defau…``).
+_out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 1000)
+
+
+def _ansible_version() -> str:
+    """The installed ansible-core's version (what the playbooks run on)."""
+    try:
+        return importlib.metadata.version("ansible-core")
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
 
 
 def _err() -> Console:
@@ -63,6 +74,15 @@ class _Progress:
             self.console.print(f"  {event.kind.value}: {event.message}")
 
 
+def _jsonable(value: Any) -> Any:
+    """``value`` if JSON can hold it as it is, else its text."""
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return value
+
+
 def _emit_json(doc: Any) -> None:
     sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
     sys.stdout.flush()
@@ -87,7 +107,9 @@ def _inventory_option(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="shipyard")
+@click.version_option(
+    __version__, prog_name="shipyard", message=f"%(prog)s %(version)s (ansible-core {_ansible_version()})"
+)
 def cli() -> None:
     """Deploy microservices with Ansible and Packer from one service spec."""
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import click
 
-from shipyard.cli._base import _emit_json, _json_option, _out, cli
+from shipyard.cli._base import _emit_json, _err, _json_option, _jsonable, _out, cli
+from shipyard.core.constants import EXIT_INVALID
 from shipyard.core.errors import SpecError, SpecErrors
 
 # -- spec ----------------------------------------------------------------------------------------
@@ -17,16 +18,18 @@ from shipyard.core.errors import SpecError, SpecErrors
 
 @cli.command()
 @click.argument("specs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--offline", is_flag=True, help="Do not download URL artifacts to check their sha256.")
 @_json_option
-def validate(specs: tuple[Path, ...], as_json: bool) -> None:
-    """Validate service specs; nothing is touched. Exit 2 names every bad field."""
+def validate(specs: tuple[Path, ...], offline: bool, as_json: bool) -> None:
+    """Validate service specs and their artifacts (sha256); nothing is touched. Exit 2 names
+    every bad field."""
     from shipyard import api
 
     results: list[dict[str, Any]] = []
     errors: list[SpecError] = []
     for path in specs:
         try:
-            loaded = api.validate(path)
+            loaded = api.validate(path, offline=offline)
         except SpecErrors as exc:
             errors.extend(exc.errors)
             results.append(
@@ -51,12 +54,16 @@ def validate(specs: tuple[Path, ...], as_json: bool) -> None:
         for doc in results:
             if doc["valid"]:
                 _out.print(f"{doc['file']}: ok ({doc['name']} {doc['version']}, {doc['strategy']})")
+    if errors and as_json:  # the document above is the one JSON document; the lines go to stderr
+        for error in errors:
+            _err().print(f"invalid input: {error.message}", markup=False)
+        raise click.exceptions.Exit(EXIT_INVALID)
     if errors:
         raise SpecErrors(errors)
 
 
 def _spec_error_doc(exc: SpecError) -> dict[str, Any]:
-    return {"field": exc.field, "value": repr(exc.value), "fix": exc.fix, "message": exc.message}
+    return {"field": exc.field, "value": _jsonable(exc.value), "fix": exc.fix, "message": exc.message}
 
 
 @cli.command()

@@ -7,14 +7,16 @@ the same reader the spec goes through, with a larger size limit.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from shipyard.core import safeyaml
-from shipyard.core.errors import SpecError
+from shipyard.core.errors import SetupError, SpecError
 from shipyard.core.fsutil import sha256_file
 from shipyard.core.spec import LoadedSpec
 
@@ -25,19 +27,26 @@ MAX_INVENTORY_BYTES = 16 * 1024 * 1024
 
 
 def inventory_path(inventory: Path | str | None) -> Path:
-    """The inventory to use: ``inventory``, else $SHIPYARD_INVENTORY, else the lab's; it must exist."""
-    inv = (
-        Path(inventory)
-        if inventory is not None
-        else Path(os.environ.get("SHIPYARD_INVENTORY", DEFAULT_INVENTORY))
-    )
-    if not inv.exists():
-        raise SpecError(
-            "--inventory",
-            str(inv),
-            "the inventory does not exist: run `shipyard lab up` or pass --inventory FILE",
+    """The inventory to use: ``inventory``, else $SHIPYARD_INVENTORY, else the lab's; it must exist.
+
+    Raises:
+        SpecError: a given inventory (``--inventory`` or $SHIPYARD_INVENTORY) does not exist (exit 2).
+        SetupError: none was given and the lab's is missing: no lab is up (exit 4).
+    """
+    env = os.environ.get("SHIPYARD_INVENTORY")
+    inv = Path(inventory) if inventory is not None else Path(env) if env else DEFAULT_INVENTORY
+    if inv.exists():
+        return inv
+    if inventory is None and not env:
+        raise SetupError(
+            f"no inventory: the lab's ({DEFAULT_INVENTORY}) is missing, so no lab is up: "
+            "run `shipyard lab up`, or pass --inventory FILE"
         )
-    return inv
+    raise SpecError(
+        "--inventory" if inventory is not None else "SHIPYARD_INVENTORY",
+        str(inv),
+        "the inventory does not exist: run `shipyard lab up` or pass --inventory FILE",
+    )
 
 
 @dataclass(frozen=True)
@@ -110,6 +119,42 @@ def verify_artifact(spec: LoadedSpec) -> Path | None:
             source=str(spec.path),
         )
     return path
+
+
+#: The largest URL artifact ``validate`` downloads to check its sha256.
+MAX_URL_ARTIFACT = 4 * 1024**3
+
+
+def verify_url_artifact(spec: LoadedSpec, *, timeout: float = 30) -> None:
+    """Download a URL artifact (streamed, size-bounded) and check its sha256 (nothing is kept)."""
+    art = spec.service.artifact
+    if art is None or art.url is None:
+        return
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with urllib.request.urlopen(art.url, timeout=timeout) as answer:  # noqa: S310 - http(s) only (spec)
+            while chunk := answer.read(1 << 20):
+                size += len(chunk)
+                if size > MAX_URL_ARTIFACT:
+                    raise SpecError(
+                        "artifact.url", art.url, "the artifact is over 4 GiB", source=str(spec.path)
+                    )
+                digest.update(chunk)
+    except (OSError, ValueError) as exc:
+        raise SpecError(
+            "artifact.url",
+            art.url,
+            f"cannot download it ({exc}): fix the URL, or validate with --offline",
+            source=str(spec.path),
+        ) from None
+    if digest.hexdigest() != art.sha256:
+        raise SpecError(
+            "artifact.sha256",
+            art.sha256,
+            f"the URL's artifact has sha256 {digest.hexdigest()}: update the spec or the artifact",
+            source=str(spec.path),
+        )
 
 
 def secret_vars(spec: LoadedSpec) -> dict[str, Any]:
