@@ -15,10 +15,13 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from pathlib import Path
 from typing import Any
 
 from shipyard import strategies
+from shipyard.core import aws
 from shipyard.core.errors import SpecError
 from shipyard.core.inputs import DEFAULT_INVENTORY, inventory_path, verify_artifact, verify_url_artifact
 from shipyard.core.progress import ProgressCallback
@@ -86,9 +89,32 @@ def render(spec: Path | str) -> dict[str, Any]:
     return {"shipyard_service": loaded.to_ansible(), "shipyard_release": loaded.service.version}
 
 
+#: The strategies that talk to AWS (their endpoint may default to the lab's emulator).
+_AWS_STRATEGIES = ("ami", "lambda")
+
+
+def _lab_inventory(inventory: Path | str | None) -> Path | None:
+    """The inventory a command targets, if it exists (the lab's when none is named)."""
+    env = os.environ.get("SHIPYARD_INVENTORY")
+    path = Path(inventory) if inventory is not None else Path(env) if env else DEFAULT_INVENTORY
+    return path if path.is_file() else None
+
+
+def _endpoint(
+    endpoint_url: str | None, inventory: Path | str | None, progress: ProgressCallback | None
+) -> str | None:
+    """The AWS endpoint: the given one, else the lab's emulator when no AWS settings exist."""
+    return aws.lab_endpoint(endpoint_url, _lab_inventory(inventory), progress=progress)
+
+
 def _run(action: str, spec: Path | str, strategy: str | None, opts: Options) -> Result:
     loaded = load_spec(spec)
-    return strategies.verb(strategy or loaded.service.strategy, action)(loaded, opts)
+    name = strategy or loaded.service.strategy
+    if name in _AWS_STRATEGIES:
+        opts = dataclasses.replace(
+            opts, endpoint_url=_endpoint(opts.endpoint_url, opts.inventory, opts.progress)
+        )
+    return strategies.verb(name, action)(loaded, opts)
 
 
 def deploy(
@@ -224,8 +250,9 @@ def invoke(
     loaded = load_spec(spec)
     pkg = lambda_package.package(loaded, out_dir=Path(out_dir) if out_dir is not None else None)
     secrets = {k: v.get_secret_value() for k, v in loaded.resolve_secrets().items()}
+    endpoint = _endpoint(endpoint_url, None, None)
     return lambda_invoke.invoke_zip(
-        loaded, pkg.path, {} if event is None else event, endpoint_url=endpoint_url, secrets=secrets
+        loaded, pkg.path, {} if event is None else event, endpoint_url=endpoint, secrets=secrets
     )
 
 
@@ -306,7 +333,7 @@ def bake(
         )
     return ami.run_bake(
         loaded,
-        endpoint_url=endpoint_url,
+        endpoint_url=_endpoint(endpoint_url, inventory, progress),
         inventory=Path(inventory) if inventory is not None else None,
         host=host,
         force=force,
@@ -322,9 +349,11 @@ def prune(
 
     Never removes an image a launch template version or a live instance uses.
     """
-    return ami.run_prune(load_spec(spec), keep=keep, dry_run=dry_run, endpoint_url=endpoint_url)
+    loaded = load_spec(spec)
+    return ami.run_prune(loaded, keep=keep, dry_run=dry_run, endpoint_url=_endpoint(endpoint_url, None, None))
 
 
 def rollout(spec: Path | str, *, to: str | None = None, endpoint_url: str | None = None) -> dict[str, Any]:
     """Make SPEC's image (or version ``to``'s) the default of its launch template; refresh its ASG."""
-    return ami.run_rollout(load_spec(spec), to=to, endpoint_url=endpoint_url)
+    loaded = load_spec(spec)
+    return ami.run_rollout(loaded, to=to, endpoint_url=_endpoint(endpoint_url, None, None))

@@ -8,6 +8,7 @@ once. ``main(argv) -> int`` is the entry point (tests call it directly).
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -45,6 +46,20 @@ def _error_doc(exc: BaseException, exit_code: int) -> dict[str, Any]:
     return doc
 
 
+class _StderrWarnings(logging.Handler):
+    """shipyard's warnings (e.g. which AWS endpoint a command uses) as ``warning: …`` lines."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        _err().print(f"warning: {record.getMessage()}", markup=False)
+
+
+def _show_warnings() -> None:
+    logger = logging.getLogger("shipyard")
+    if not any(isinstance(h, _StderrWarnings) for h in logger.handlers):
+        handler = _StderrWarnings(logging.WARNING)
+        logger.addHandler(handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (tests call this directly).
 
@@ -54,6 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(argv) if argv is not None else sys.argv[1:]
     as_json = "--json" in args
     err = _err()
+    _show_warnings()
 
     def fail(exc: BaseException, code: int, lines: list[str]) -> int:
         for line in lines:

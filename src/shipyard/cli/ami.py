@@ -51,7 +51,7 @@ def bake(
     """Bake SPEC into a machine image with Packer (or reuse the cached one)."""
     from shipyard import api
 
-    with _Progress(quiet or as_json) as progress:
+    with _Progress(quiet) as progress:
         result = api.bake(
             spec, endpoint_url=ami_endpoint, inventory=inventory, host=host, force=force, progress=progress
         )

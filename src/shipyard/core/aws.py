@@ -11,10 +11,30 @@ botocore credentials for the light EC2 client.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from shipyard.core.errors import SetupError
+from shipyard.core.inputs import read_inventory
+from shipyard.core.progress import ProgressCallback, say
+
+log = logging.getLogger("shipyard.aws")
+
+#: What tells that AWS settings exist without asking the network (the instance metadata service
+#: is not probed: on a machine that has only that, pass --endpoint-url or AWS_PROFILE).
+_CREDENTIAL_VARS = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_PROFILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_CONFIG_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+)
 
 #: moto's dummy credentials, used only for an emulator endpoint with no key in the environment
 _DUMMY = "testing"
@@ -32,7 +52,12 @@ class AwsSettings:
     profile: str | None = None
 
     def client(self, service: str, *, region: str | None = None) -> Any:
-        """A boto3 client for ``service`` (in ``region``, default the resolved one)."""
+        """A boto3 client for ``service`` (in ``region``, default the resolved one).
+
+        Raises:
+            SetupError: no credentials anywhere (instead of botocore's NoCredentialsError later).
+        """
+        self.require_credentials()
         import boto3  # noqa: PLC0415 - boto3 takes ~0.3 s to import: only when AWS is used
 
         session = boto3.session.Session(
@@ -65,8 +90,17 @@ class AwsSettings:
         }
         return {k: v for k, v in doc.items() if v}
 
+    def require_credentials(self) -> None:
+        """Raise a SetupError naming the fix when no credentials can be found."""
+        if self.credentials() is None:
+            raise SetupError(
+                "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY, or give --endpoint-url for an emulator (with the lab up and "
+                "its inventory as the target, shipyard uses the lab's emulator)"
+            )
+
     def credentials(self) -> Any:
-        """botocore credentials (for a signed request without a boto3 client)."""
+        """botocore credentials (for a signed request without a boto3 client); None if none."""
         if self.access_key and self.secret_key:
             from botocore.credentials import Credentials  # noqa: PLC0415 - only when AWS is used
 
@@ -96,3 +130,41 @@ def resolve(
         session_token=token,
         profile=environ.get("AWS_PROFILE") or None,
     )
+
+
+def has_settings(environ: Mapping[str, str] | None = None, home: Path | None = None) -> bool:
+    """True when the environment or ~/.aws names an endpoint or credentials (no network asked)."""
+    environ = os.environ if environ is None else environ
+    if environ.get("AWS_ENDPOINT_URL") or any(environ.get(name) for name in _CREDENTIAL_VARS):
+        return True
+    home = home if home is not None else Path(environ.get("HOME") or Path.home())
+    return (home / ".aws" / "credentials").is_file() or (home / ".aws" / "config").is_file()
+
+
+def lab_endpoint(
+    endpoint_url: str | None,
+    inventory: Path | None,
+    *,
+    progress: ProgressCallback | None = None,
+    environ: Mapping[str, str] | None = None,
+    home: Path | None = None,
+) -> str | None:
+    """``endpoint_url``; else, when no AWS settings exist at all and ``inventory`` is a lab's,
+    the lab's emulator (said on the progress line); else None (boto3's own chain decides).
+
+    Real credentials, a profile or $AWS_ENDPOINT_URL always take precedence over the lab.
+    """
+    if endpoint_url or inventory is None or not inventory.is_file() or has_settings(environ, home):
+        return endpoint_url
+    found = read_inventory(inventory).group_var("shipyard_aws_endpoint")
+    if not isinstance(found, str) or not found:
+        return endpoint_url
+    message = (
+        f"no AWS settings: using the lab's AWS emulator at {found} "
+        "(set AWS credentials, AWS_PROFILE or AWS_ENDPOINT_URL to use another)"
+    )
+    if progress is not None:
+        say(progress, message)
+    else:
+        log.warning("%s", message)  # the CLI shows shipyard's warnings on stderr
+    return found

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -142,6 +143,8 @@ def verify_url_artifact(spec: LoadedSpec, *, timeout: float = 30) -> None:
                     )
                 digest.update(chunk)
     except (OSError, ValueError) as exc:
+        if isinstance(exc, urllib.error.HTTPError):
+            exc.close()  # it holds the response (and its socket)
         raise SpecError(
             "artifact.url",
             art.url,

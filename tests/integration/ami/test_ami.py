@@ -136,6 +136,41 @@ def test_second_bake_is_cached_fast_and_starts_no_packer(
     assert elapsed < 1.5
 
 
+def test_without_aws_settings_a_bake_on_the_lab_uses_its_emulator_and_says_so(
+    specs: Path,
+    lab: LabStatus,
+    aws_endpoint: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """A newcomer's `shipyard bake` with the lab up and no AWS settings: the lab's moto, said on
+    stderr; with an inventory that is no lab's, one line and exit 4 instead of a traceback."""
+    bake_cli(make_spec(specs), lab)  # cached by now (or baked here)
+    for var in (
+        "AWS_ENDPOINT_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "AWS_CONFIG_FILE",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.aws either
+    capfd.readouterr()
+    doc = bake_cli(make_spec(specs), lab)
+    assert doc["cached"] is True
+    assert f"no AWS settings: using the lab's AWS emulator at {aws_endpoint}" in capfd.readouterr().err
+    assert lab.inventory is not None
+    plain = tmp_path / "hosts.yml"
+    plain.write_text(lab.inventory.read_text().replace("shipyard_aws_endpoint", "not_an_endpoint"))
+    code = cli_main(["bake", str(make_spec(specs)), "-i", str(plain), "--host", lab.hosts[0].name])
+    err = capfd.readouterr().err
+    assert code == 4, err
+    assert "no AWS credentials found" in err and "Traceback" not in err
+
+
 def test_changed_instances_or_artifact_give_a_new_hash_and_image(
     specs: Path, lab: LabStatus, ec2: Any
 ) -> None:

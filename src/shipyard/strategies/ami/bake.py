@@ -569,6 +569,7 @@ class QuickEc2:
         self.region = settings.region
         endpoint = settings.endpoint_url or f"https://ec2.{settings.region}.amazonaws.com"
         self.endpoint = endpoint.rstrip("/") + "/"
+        settings.require_credentials()  # a SetupError naming the fix, not botocore's traceback
         self.credentials: Any = settings.credentials()
 
     def describe_images(
