@@ -147,6 +147,9 @@ def _print_result(result: Any) -> None:
                 *(((i.image or "-")[:19],) if images else ()),
             )
         _out.print(table)
+    for d in getattr(result, "diffs", ()):
+        _out.print(f"--- {d.host}: {d.task}", markup=False)
+        _out.print(d.text, markup=False)
     for f in result.failures:
         _err().print(
             f"[red]{'unreachable' if f.unreachable else 'failed'}[/] {f.host}: {f.task}: {f.message}"

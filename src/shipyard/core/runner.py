@@ -11,7 +11,9 @@ run directory, passed as ``-e @file`` and deleted when the run ends.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import enum
+import json
 import logging
 import os
 import shlex
@@ -77,6 +79,40 @@ class TaskFailure:
 
 
 @dataclass(frozen=True)
+class TaskDiff:
+    """What one task changed on one host, as a unified diff (``--diff``; never a no_log task's)."""
+
+    host: str
+    task: str
+    text: str
+
+
+def diff_text(diff: Any) -> str:
+    """Ansible's ``diff`` result (a dict or a list of them) as unified diff text."""
+    parts = diff if isinstance(diff, list) else [diff]
+    out: list[str] = []
+    for part in parts:
+        if not isinstance(part, Mapping):
+            continue
+        if part.get("prepared"):
+            out.append(str(part["prepared"]).rstrip("\n"))
+            continue
+        before, after = part.get("before", ""), part.get("after", "")
+        if not isinstance(before, str):
+            before = json.dumps(before, indent=2, sort_keys=True, default=str) + "\n"
+        if not isinstance(after, str):
+            after = json.dumps(after, indent=2, sort_keys=True, default=str) + "\n"
+        lines = difflib.unified_diff(
+            before.splitlines(keepends=True),
+            after.splitlines(keepends=True),
+            fromfile=str(part.get("before_header") or "before"),
+            tofile=str(part.get("after_header") or "after"),
+        )
+        out.append("".join(lines).rstrip("\n"))
+    return "\n".join(t for t in out if t)
+
+
+@dataclass(frozen=True)
 class PlaybookResult:
     """The typed outcome of one playbook run."""
 
@@ -88,6 +124,8 @@ class PlaybookResult:
     captured: Mapping[str, Mapping[str, Mapping[str, Any]]]
     run_dir: Path
     duration: float
+    #: what each changed task changed, in diff mode (``--diff``)
+    diffs: tuple[TaskDiff, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -206,6 +244,7 @@ class _Collector:
         self.progress = progress
         self.capture = capture
         self.failures: list[TaskFailure] = []
+        self.diffs: list[TaskDiff] = []
         self.captured: dict[str, dict[str, dict[str, Any]]] = {}
         self.stats: dict[str, dict[str, int]] = {}
 
@@ -229,6 +268,10 @@ class _Collector:
             kind = EventKind.CHANGED if changed else EventKind.OK
             self._emit(ProgressEvent(kind, f"{host}: {task}", host=host, task=task))
             self._capture(host, action, data.get("resolved_action"), res)
+            if changed and res.get("diff") and not res.get("censored"):
+                text = diff_text(res["diff"])
+                if text:
+                    self.diffs.append(TaskDiff(host or "?", task or "?", text))
         elif name in ("runner_on_failed", "runner_on_unreachable"):
             unreachable = name == "runner_on_unreachable"
             ignored = bool(data.get("ignore_errors"))
@@ -518,6 +561,7 @@ def run_playbook(
         captured=collector.captured,
         run_dir=private,
         duration=duration,
+        diffs=tuple(collector.diffs),
     )
 
 

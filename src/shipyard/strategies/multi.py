@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from shipyard.core.errors import OperationError, SpecError
 from shipyard.core.inputs import inventory_path, secret_vars, verify_artifact
 from shipyard.core.results import Result
-from shipyard.core.runner import PlaybookResult, TaskFailure, run_playbook
+from shipyard.core.runner import PlaybookResult, TaskDiff, TaskFailure, run_playbook
 from shipyard.core.spec import VERSION_RE, LoadedSpec
 from shipyard.strategies._options import Options
 
@@ -97,6 +97,8 @@ class DeployResult(Result):
     failures: tuple[Failure, ...]
     duration: float
     run_dir: str
+    #: with ``--diff``: what each changed task changed on each host
+    diffs: tuple[TaskDiff, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -181,6 +183,7 @@ def _shape(
         failures=tuple(_failure(f) for f in result.failures),
         duration=round(result.duration, 3),
         run_dir=str(result.run_dir),
+        diffs=result.diffs,
     )
 
 

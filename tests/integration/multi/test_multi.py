@@ -24,6 +24,7 @@ from shipyard import api
 from shipyard.cli import main as cli_main
 from shipyard.core.errors import SpecError
 from shipyard.core.runner import run_playbook
+from shipyard.lab import Lab, LabStatus
 
 pytestmark = pytest.mark.lab
 
@@ -351,3 +352,22 @@ def test_bad_input_touches_nothing(lab: Any, tmp_path: Path) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__]))
+
+
+def test_check_with_diff_prints_what_would_change(lab: LabStatus, tmp_path: Path) -> None:
+    """--diff shows the diffs (it was passed to Ansible and never printed); --check writes nothing."""
+    from _relia import make_spec as relia_spec
+
+    host = lab.hosts[0]
+    spec = relia_spec(tmp_path, name="reldiff", base=10560, instances=1)
+    shipyard = str(Path(sys.executable).parent / "shipyard")
+    run = subprocess.run(
+        [shipyard, "deploy", str(spec), "-i", str(lab.inventory), "--hosts", host.name, "--check", "--diff", "-q"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert f"--- {host.name}: " in run.stdout
+    assert "+++ /etc/shipyard/reldiff/env" in run.stdout  # the env file that would be written
+    assert 'HELLO_NAME="reldiff"' in run.stdout
+    gone = Lab(lab.name).ssh(host.name, ["test", "-e", "/etc/shipyard/reldiff/env"])
+    assert gone.returncode != 0, "check mode wrote the env file"

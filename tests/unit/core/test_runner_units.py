@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from shipyard.core.progress import EventKind
 from shipyard.core.runner import _Collector, inherited_env
 
@@ -94,3 +96,28 @@ def test_collector_turns_events_into_progress_and_results() -> None:
     hosts = {h.host: h for h in c.hosts()}
     assert hosts["h1"].succeeded and hosts["h1"].changed == 1
     assert not hosts["h2"].succeeded and hosts["h3"].unreachable == 1
+
+
+def test_diff_mode_results_become_unified_diffs_but_never_a_censored_one() -> None:
+    from shipyard.core.runner import diff_text
+
+    c = _Collector(None, frozenset())
+    diff = {"before": "A=1\n", "after": "A=2\n", "before_header": "/etc/shipyard/x/env", "after_header": "/etc/shipyard/x/env"}
+    c({"event": "runner_on_ok", "event_data": {"host": "h1", "task": "Write", "res": {"changed": True, "diff": diff}}})
+    c({"event": "runner_on_ok", "event_data": {"host": "h1", "task": "Secret", "res": {"changed": True, "censored": "no_log", "diff": diff}}})
+    c({"event": "runner_on_ok", "event_data": {"host": "h1", "task": "Same", "res": {"changed": False, "diff": diff}}})
+    assert [(d.host, d.task) for d in c.diffs] == [("h1", "Write")]
+    assert "-A=1\n+A=2" in c.diffs[0].text and "--- /etc/shipyard/x/env" in c.diffs[0].text
+    assert diff_text([{"prepared": "+ one line"}, {"before": {"a": 1}, "after": {"a": 2}}]).startswith("+ one line")
+
+
+def test_the_cli_prints_the_diffs(capsys: pytest.CaptureFixture[str]) -> None:
+    from shipyard.cli._base import _print_result
+    from shipyard.core.runner import TaskDiff
+    from shipyard.strategies.multi import DeployResult, Outcome
+
+    result = DeployResult("x", "1", "deploy", Outcome.OK, True, 1, (), (), (), 0.1, "/r",
+                          (TaskDiff("h1", "Write", "-A=1\n+A=2"),))  # fmt: skip
+    _print_result(result)
+    out = capsys.readouterr().out
+    assert "--- h1: Write" in out and "+A=2" in out
