@@ -67,10 +67,15 @@ def bake(
 @cli.command()
 @click.argument("spec", type=click.Path(path_type=Path))
 @click.option("--keep", type=click.IntRange(1, 100), default=None, help="Images kept (default: ami.keep).")
-@click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
+@click.option(
+    "--check", "--dry-run", "dry_run", is_flag=True, help="List what would be removed; remove nothing."
+)
+@_quiet_option
 @_ami_endpoint_option
 @_json_option
-def prune(spec: Path, keep: int | None, dry_run: bool, ami_endpoint: str | None, as_json: bool) -> None:
+def prune(
+    spec: Path, keep: int | None, dry_run: bool, quiet: bool, ami_endpoint: str | None, as_json: bool
+) -> None:
     """Deregister old images of SPEC's service and delete their snapshots (never one in use)."""
     from shipyard import api
 
@@ -94,7 +99,8 @@ def prune(spec: Path, keep: int | None, dry_run: bool, ami_endpoint: str | None,
 @click.option("--to", "to", default=None, help="Version whose image to roll out (a rollback).")
 @_ami_endpoint_option
 @_json_option
-def rollout(spec: Path, to: str | None, ami_endpoint: str | None, as_json: bool) -> None:
+@_quiet_option
+def rollout(spec: Path, to: str | None, quiet: bool, ami_endpoint: str | None, as_json: bool) -> None:
     """New launch template version with SPEC's image, made the default; ASG instance refresh."""
     from shipyard import api
 

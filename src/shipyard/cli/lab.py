@@ -68,7 +68,8 @@ def lab_up(hosts: int, name: str, inventory: Path, no_aws: bool, as_json: bool, 
 @lab.command("status")
 @_lab_name_option
 @_json_option
-def lab_status(name: str, as_json: bool) -> None:
+@_quiet_option
+def lab_status(name: str, quiet: bool, as_json: bool) -> None:
     """Show the lab's hosts (up, address, ssh) and AWS endpoint."""
     from shipyard.lab import Lab
 

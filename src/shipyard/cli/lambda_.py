@@ -29,7 +29,8 @@ from shipyard.core.errors import SpecError
 @click.argument("spec", type=click.Path(path_type=Path))
 @click.option("--out", "out", type=click.Path(path_type=Path), default=None, help="Directory for the ZIP.")
 @_json_option
-def package(spec: Path, out: Path | None, as_json: bool) -> None:
+@_quiet_option
+def package(spec: Path, out: Path | None, quiet: bool, as_json: bool) -> None:
     """Build the spec's reproducible Lambda ZIP (limits and handler checked)."""
     from shipyard import api
     from shipyard.api import to_jsonable
@@ -50,8 +51,14 @@ def package(spec: Path, out: Path | None, as_json: bool) -> None:
 )  # fmt: skip
 @_endpoint_option
 @_json_option
+@_quiet_option
 def invoke(
-    spec: Path | None, event: str | None, sample: str | None, endpoint_url: str | None, as_json: bool
+    spec: Path | None,
+    event: str | None,
+    sample: str | None,
+    endpoint_url: str | None,
+    as_json: bool,
+    quiet: bool,
 ) -> None:
     """Run the handler locally from the built ZIP with an event; prints result and logs."""
     from shipyard import api

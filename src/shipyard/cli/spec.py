@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from shipyard.cli._base import _emit_json, _err, _json_option, _jsonable, _out, cli
+from shipyard.cli._base import _emit_json, _err, _json_option, _jsonable, _out, _quiet_option, cli
 from shipyard.core.constants import EXIT_INVALID
 from shipyard.core.errors import SpecError, SpecErrors
 
@@ -20,7 +20,8 @@ from shipyard.core.errors import SpecError, SpecErrors
 @click.argument("specs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--offline", is_flag=True, help="Do not download URL artifacts to check their sha256.")
 @_json_option
-def validate(specs: tuple[Path, ...], offline: bool, as_json: bool) -> None:
+@_quiet_option
+def validate(specs: tuple[Path, ...], offline: bool, quiet: bool, as_json: bool) -> None:
     """Validate service specs and their artifacts (sha256); nothing is touched. Exit 2 names
     every bad field."""
     from shipyard import api
@@ -70,7 +71,8 @@ def _spec_error_doc(exc: SpecError) -> dict[str, Any]:
 @click.option(
     "--out", type=click.Path(path_type=Path), default=None, help="Write to a file instead of stdout."
 )
-def schema(out: Path | None) -> None:
+@_quiet_option
+def schema(out: Path | None, quiet: bool) -> None:
     """Print the JSON Schema of the service spec (for editors)."""
     from shipyard.core.fsutil import atomic_write
     from shipyard.core.spec import json_schema
@@ -85,7 +87,8 @@ def schema(out: Path | None) -> None:
 @cli.command()
 @click.argument("spec", type=click.Path(path_type=Path))
 @_json_option
-def render(spec: Path, as_json: bool) -> None:
+@_quiet_option
+def render(spec: Path, as_json: bool, quiet: bool) -> None:
     """Print the playbooks' variables for SPEC as a YAML vars file (ansible-playbook -e @FILE).
 
     The spec is validated and its artifact checked against its sha256 first. The file's root is

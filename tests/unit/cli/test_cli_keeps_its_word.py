@@ -129,3 +129,28 @@ def test_validate_downloads_a_url_artifact_unless_offline(
     gone = _spec(tmp_path, f"{{url: '{served}/none.tar', sha256: '{good}'}}")
     assert main(["validate", str(gone)]) == 2
     assert "cannot download it" in capsys.readouterr().err
+
+
+def _commands() -> list[tuple[str, object]]:
+    import click
+
+    from shipyard.cli import cli
+
+    out: list[tuple[str, object]] = []
+
+    def walk(group: click.Group, prefix: str) -> None:
+        for name, cmd in sorted(group.commands.items()):
+            if isinstance(cmd, click.Group):
+                walk(cmd, f"{prefix}{name} ")
+            else:
+                out.append((prefix + name, cmd))
+
+    walk(cli, "")
+    return out
+
+
+def test_every_command_takes_q_and_every_dry_run_is_check() -> None:
+    options = {name: {o for p in cmd.params for o in getattr(p, "opts", [])} for name, cmd in _commands()}  # type: ignore[attr-defined]
+    assert [name for name, opts in options.items() if "-q" not in opts] == []
+    for name in ("deploy", "rollback", "remove", "promote", "prune"):
+        assert "--check" in options[name], name
