@@ -15,7 +15,7 @@ import click
 from shipyard.cli import ami, hosts, image, lab, lambda_, spec  # noqa: F401 - they register commands
 from shipyard.cli._base import _err, cli
 from shipyard.core.constants import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, EXIT_SETUP
-from shipyard.core.errors import ShipyardError
+from shipyard.core.errors import Interrupted, ShipyardError
 
 __all__ = ["cli", "main"]
 
@@ -35,8 +35,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return code
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
-    except click.exceptions.Abort:
-        err.print("interrupted")
+    except click.exceptions.Abort as exc:
+        err.print(_interrupted(exc.__cause__), markup=False)
         return EXIT_INTERRUPTED
     except click.ClickException as exc:
         err.print(f"error: {exc.format_message()}", markup=False)
@@ -50,10 +50,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in str(exc).splitlines():
             err.print(f"{prefix}: {line}", markup=False)
         return exc.exit_code
-    except KeyboardInterrupt:
-        err.print("interrupted")
+    except KeyboardInterrupt as exc:
+        err.print(_interrupted(exc), markup=False)
         return EXIT_INTERRUPTED
     return EXIT_OK
+
+
+def _interrupted(exc: BaseException | None) -> str:
+    """``interrupted``, and what was left behind and how to finish when the verb said so."""
+    return f"interrupted: {exc}" if isinstance(exc, Interrupted) else "interrupted"
 
 
 if __name__ == "__main__":  # pragma: no cover

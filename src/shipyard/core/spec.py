@@ -107,6 +107,71 @@ def _no_dotdot(value: str) -> str:
     return value
 
 
+DURATION_RE = re.compile(r"^([1-9][0-9]{0,4})(s|m|h)\Z")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600}
+#: How long a canary may be watched, in seconds (CLI ``--watch`` and ``lambda.canary.watch``).
+CANARY_WATCH_MIN, CANARY_WATCH_MAX = 10, 3600
+CANARY_WATCH_FIX = "use a duration such as 30s, 5m or 1h, from 10s to 1h"
+#: CloudWatch: an alarm name is 1-255 characters, no control characters; one DescribeAlarms
+#: call takes at most 100 names.
+MAX_CANARY_ALARMS = 100
+_ALARM_BAD_RE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+
+
+def parse_duration(value: Any) -> int:
+    """Seconds of a canary watch (``30s``, ``5m``, ``1h``), bounded; ValueError naming the fix."""
+    match = DURATION_RE.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(CANARY_WATCH_FIX)
+    seconds = int(match.group(1)) * _DURATION_UNITS[match.group(2)]
+    if not CANARY_WATCH_MIN <= seconds <= CANARY_WATCH_MAX:
+        raise ValueError(CANARY_WATCH_FIX)
+    return seconds
+
+
+def check_alarm_name(value: Any) -> str:
+    """A CloudWatch alarm name (1-255 UTF-8 characters, no ASCII control character), or ValueError."""
+    if not isinstance(value, str) or not 1 <= len(value) <= 255 or _ALARM_BAD_RE.search(value):
+        raise ValueError("use a CloudWatch alarm name: 1-255 characters, no control characters")
+    return value
+
+
+class LambdaCanary(_Model):
+    """A canary that finishes itself: shift ``weight`` percent, watch, then promote or roll back."""
+
+    weight: int = Field(ge=1, le=99, description="Percent of the alias's traffic for the new version.")
+    watch: str = Field(default="5m", description="How long to watch before promoting: 30s, 5m, 1h (10s-1h).")
+    alarms: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_CANARY_ALARMS,
+        description="CloudWatch alarms that roll back when one goes to ALARM (none: the new "
+        "version's own Errors metric is watched).",
+    )
+
+    @field_validator("watch", mode="before")
+    @classmethod
+    def _watch(cls, value: Any) -> Any:
+        parse_duration(value)
+        return value
+
+    @field_validator("alarms")
+    @classmethod
+    def _alarms(cls, value: list[str]) -> list[str]:
+        for index, name in enumerate(value):
+            try:
+                check_alarm_name(name)
+            except ValueError as exc:
+                raise _FieldError(f"lambda.canary.alarms[{index}]", name, str(exc)) from None
+        if len(set(value)) != len(value):
+            raise ValueError("name each alarm once")
+        return value
+
+    @property
+    def watch_seconds(self) -> int:
+        """The watch in seconds."""
+        return parse_duration(self.watch)
+
+
 class Artifact(_Model):
     """The release artifact: a local file or an http(s) URL, and its sha256."""
 
@@ -363,6 +428,9 @@ class LambdaSection(_Model):
     role: str | None = Field(default=None, description="IAM role ARN; created when absent.")
     alias: str = Field(default="live", description="Alias moved to each new version.")
     triggers: LambdaTriggers = Field(default_factory=LambdaTriggers)
+    canary: LambdaCanary | None = Field(
+        default=None, description="Deploy as a canary, watch it, then promote or roll back."
+    )
 
     @field_validator("handler")
     @classmethod
