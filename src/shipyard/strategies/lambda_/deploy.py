@@ -83,8 +83,11 @@ def lambda_vars(spec: LoadedSpec, pkg: PackageResult | None, canary: int) -> dic
         "canary": canary,
         "triggers": {
             "direct": list(trig.direct),
-            "s3": [dict(e) for e in trig.s3],
-            "streams": [dict(e) for e in trig.streams],
+            "s3": [e.model_dump(exclude_none=True) for e in trig.s3],
+            "streams": [e.model_dump() for e in trig.streams],
+            "sqs": [e.model_dump() for e in trig.sqs],
+            "sns": [e.model_dump() for e in trig.sns],
+            "ses": [e.model_dump(exclude_none=True) for e in trig.ses],
             "http": list(trig.http),
             "schedule": list(trig.schedule),
         },
