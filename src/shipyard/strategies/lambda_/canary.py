@@ -92,12 +92,12 @@ SYSTEM_CLOCK = Clock()
 
 
 def duration_text(seconds: float) -> str:
-    """``90`` -> ``1m30s``; ``300`` -> ``5m``; ``3600`` -> ``1h``."""
+    """``90`` -> ``1m30s``; ``300`` -> ``5m``; ``3600`` -> ``1h``; ``0.2`` -> ``0s``."""
     total = round(seconds)
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
     text = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "") + (f"{secs}s" if secs else "")
-    return text or f"{seconds:g}s"
+    return text or "0s"
 
 
 def _watch_seconds(value: float | str) -> float:
