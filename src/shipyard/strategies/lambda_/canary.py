@@ -14,6 +14,7 @@ says how to finish (``shipyard promote SPEC`` / ``shipyard rollback SPEC``).
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -188,8 +189,17 @@ def check_alarms(cloudwatch: Any, canary: CanaryPlan) -> None:
 
 def finish_hint(spec: LoadedSpec, endpoint_url: str | None = None) -> str:
     """How to finish a canary by hand."""
-    where = f" --endpoint-url {endpoint_url}" if endpoint_url else ""
-    return f"shipyard promote {spec.path}{where}  (or: shipyard rollback {spec.path}{where})"
+    where = f" --endpoint-url {shlex.quote(endpoint_url)}" if endpoint_url else ""
+    path = shlex.quote(str(spec.path))
+    return f"shipyard promote {path}{where}  (or: shipyard rollback {path}{where})"
+
+
+def moved(lambda_client: Any, function: str, alias: str, version: str) -> tuple[str, dict[str, float]] | None:
+    """None while the alias still sends a weight to ``version``; else its version and weights
+    now (someone promoted or rolled back during the watch: the watch then leaves it alone)."""
+    doc = lambda_client.get_alias(FunctionName=function, Name=alias)
+    weights = dict((doc.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {})
+    return None if version in weights else (str(doc.get("FunctionVersion")), weights)
 
 
 def _errors_metric(

@@ -189,15 +189,16 @@ def deploy(spec: LoadedSpec, opts: Options) -> LambdaResult:
     if spec.service.lambda_ is None:  # not a function: run says so
         return run(spec, "deploy", endpoint_url=opts.endpoint_url, check=opts.check)
     plan = canary_.plan(spec, canary=opts.canary, watch=opts.watch, alarms=opts.alarms)
-    cloudwatch = None
+    cloudwatch = settings = None
     if plan.watch:
-        cloudwatch = aws.resolve(opts.endpoint_url).client("cloudwatch")
+        settings = aws.resolve(opts.endpoint_url)
+        cloudwatch = settings.client("cloudwatch")
         canary_.check_alarms(cloudwatch, plan)
     deployed = run(
         spec, "deploy", endpoint_url=opts.endpoint_url, canary=plan.weight, check=opts.check,
         diff=opts.diff, progress=opts.progress, work_dir=opts.work_dir, timeout=opts.timeout,
     )  # fmt: skip
-    if cloudwatch is None or not deployed.ok:
+    if cloudwatch is None or settings is None or not deployed.ok:
         return deployed
     if opts.check:
         say(opts.progress, f"check mode: the canary would be watched for {canary_.duration_text(plan.watch)}")
@@ -206,11 +207,21 @@ def deploy(spec: LoadedSpec, opts: Options) -> LambdaResult:
         whole = f"alias {deployed.alias} is wholly on version {deployed.alias_version}"
         say(opts.progress, f"canary: {whole} (a first version, or nothing new): nothing to watch")
         return deployed
+    version = next(iter(deployed.weights))
     outcome = canary_.watch(
-        cloudwatch, plan, function=spec.service.name, alias=deployed.alias,
-        version=next(iter(deployed.weights)), hint=canary_.finish_hint(spec, opts.endpoint_url),
-        progress=opts.progress,
+        cloudwatch, plan, function=spec.service.name, alias=deployed.alias, version=version,
+        hint=canary_.finish_hint(spec, opts.endpoint_url), progress=opts.progress,
     )  # fmt: skip
+    now = canary_.moved(settings.client("lambda"), spec.service.name, deployed.alias, version)
+    if now is not None:  # promoted or rolled back by someone else meanwhile: leave it so
+        extra = "".join(f" +{v} at {w:.0%}" for v, w in now[1].items())
+        note = f"the alias changed during the watch (now {deployed.alias} -> {now[0]}{extra}): left as it is"
+        say(opts.progress, f"canary: {note}")
+        return dataclasses.replace(
+            deployed, ok=outcome.ok, alias_version=now[0], weights=now[1], canary=outcome,
+            message=None if outcome.ok else f"canary: {outcome.message}; {note}",
+            actions=(*deployed.actions, f"canary: {outcome.message}; {note}"),
+        )  # fmt: skip
     after = (promote if outcome.ok else rollback)(spec, opts)
     return _after_watch(deployed, outcome, after)
 

@@ -220,13 +220,26 @@ class FakeCloudWatch:
         return {"Datapoints": self.errors(self._now()) if self.errors else []}
 
 
-class FakeSettings:
-    def __init__(self, cw: FakeCloudWatch) -> None:
-        self.cw = cw
+class FakeLambda:
+    """The alias as the watch's end reads it (still weighted to version 2 unless told)."""
 
-    def client(self, service: str) -> FakeCloudWatch:
-        assert service == "cloudwatch"
-        return self.cw
+    def __init__(self) -> None:
+        self.alias: dict[str, Any] = {
+            "FunctionVersion": "1",
+            "RoutingConfig": {"AdditionalVersionWeights": {"2": 0.1}},
+        }
+
+    def get_alias(self, FunctionName: str, Name: str) -> dict[str, Any]:
+        return self.alias
+
+
+class FakeSettings:
+    def __init__(self, cw: FakeCloudWatch, lam: FakeLambda | None = None) -> None:
+        self.cw, self.lam = cw, lam or FakeLambda()
+
+    def client(self, service: str) -> Any:
+        assert service in ("cloudwatch", "lambda")
+        return self.cw if service == "cloudwatch" else self.lam
 
 
 def _result(operation: str, version: str, weights: dict[str, float], ok: bool = True) -> LambdaResult:
@@ -245,7 +258,8 @@ class Harness:
     def __init__(self, monkeypatch: pytest.MonkeyPatch, cw: FakeCloudWatch, clock: FakeClock) -> None:
         self.ops: list[tuple[str, int]] = []
         self.events: list[str] = []
-        monkeypatch.setattr(aws, "resolve", lambda endpoint=None: FakeSettings(cw))
+        self.lam = FakeLambda()
+        monkeypatch.setattr(aws, "resolve", lambda endpoint=None: FakeSettings(cw, self.lam))
         monkeypatch.setattr(canary, "SYSTEM_CLOCK", clock.clock())
         monkeypatch.setattr(lambda_deploy, "run", self.run)
 
@@ -458,3 +472,19 @@ def test_the_deploy_verb_keeps_the_old_canary_parameter(
     result = api.deploy(_spec(tmp_path), canary=10)
     assert h.ops == [("deploy", 10)] and cw.calls == [] and dict(result.weights) == {"2": 0.1}
     assert isinstance(result, LambdaResult) and result.canary is None
+
+
+def test_an_alias_moved_by_someone_else_during_the_watch_is_left_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = FakeClock()
+    cw = FakeCloudWatch({"a": "OK"}, lambda t: {"a": "ALARM"} if t >= 5 else {}, clock)
+    h = Harness(monkeypatch, cw, clock)
+    h.lam.alias = {"FunctionVersion": "1"}  # rolled back by hand meanwhile: no second rollback (to 0)
+    result = lambda_deploy.deploy(
+        load_spec(_spec(tmp_path, "{weight: 10, watch: 1m, alarms: [a]}")), Options()
+    )
+    assert h.ops == [("deploy", 10)] and not result.ok
+    assert (result.alias_version, dict(result.weights)) == ("1", {})
+    assert result.message is not None and "alarm a went to ALARM" in result.message
+    assert "the alias changed during the watch" in result.message
