@@ -305,9 +305,9 @@ def watch(
             if line != last_line or elapsed - last_report >= report_every:
                 say(progress, f"canary: {duration_text(elapsed)} of {duration_text(canary.watch)}: {line}")
                 last_line, last_report = line, elapsed
-            if elapsed >= canary.watch:
+            if elapsed >= canary.watch and failures == 0:  # the last read must have worked
                 break
-            clk.sleep(max(0.0, min(interval, canary.watch - elapsed)))
+            clk.sleep(interval if failures else max(0.0, min(interval, canary.watch - elapsed)))
     except KeyboardInterrupt as exc:
         raise Interrupted(
             f"the canary watch of {function} was interrupted: the alias {alias} still sends "

@@ -488,3 +488,19 @@ def test_an_alias_moved_by_someone_else_during_the_watch_is_left_alone(
     assert (result.alias_version, dict(result.weights)) == ("1", {})
     assert result.message is not None and "alarm a went to ALARM" in result.message
     assert "the alias changed during the watch" in result.message
+
+
+def test_a_failed_last_read_is_retried_before_promoting() -> None:
+    clock = FakeClock()
+
+    class Flaky(FakeCloudWatch):
+        def describe_alarms(self, **kwargs: Any) -> dict[str, Any]:
+            if 10 <= clock.t < 11:  # the reads at the end of the watch fail once or twice
+                raise ConnectionError("blip")
+            return super().describe_alarms(**kwargs)
+
+    out = canary.watch(
+        Flaky({"a": "OK"}, clock=clock), canary.CanaryPlan(10, 10.0, ("a",)), function="fn", alias="live",
+        version="2", hint="h", poll_interval=0.5, clock=clock.clock(),
+    )  # fmt: skip
+    assert out.ok and clock.t == 11.0  # read again after the blip, then done
