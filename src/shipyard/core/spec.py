@@ -27,6 +27,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -477,7 +478,22 @@ HttpRoute = Annotated[str, AfterValidator(_route)]
 ScheduleExpr = Annotated[str, AfterValidator(_schedule_expr)]
 Principal = Annotated[str, AfterValidator(_principal)]
 SesRecipient = Annotated[str, AfterValidator(_recipient)]
-S3Event = Literal[S3_EVENTS]  # type: ignore[valid-type]
+
+
+def _s3_event(value: str) -> str:
+    if value not in S3_EVENTS:
+        close = difflib.get_close_matches(value, S3_EVENTS, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ValueError(
+            f"{hint}use an S3 event type such as s3:ObjectCreated:*, s3:ObjectCreated:Put or "
+            "s3:ObjectRemoved:Delete (AWS's list of event types)"
+        )
+    return value
+
+
+S3Event = Annotated[
+    str, AfterValidator(_s3_event), WithJsonSchema({"type": "string", "enum": list(S3_EVENTS)})
+]
 
 
 def _unique(value: list[Any], what: str) -> list[Any]:
