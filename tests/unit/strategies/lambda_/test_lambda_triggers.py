@@ -262,3 +262,10 @@ def test_samples_are_filled_from_the_spec(tmp_path: Path) -> None:
     assert lambda_invoke.sample_event("http", spec)["routeKey"] == "POST /orders"
     schedule = lambda_invoke.sample_event("schedule", spec)
     assert schedule["resources"][0].startswith(f"arn:aws:events:us-east-1:{ACCOUNT}:rule/shipyard-fn-")
+
+
+def test_a_misspelt_s3_event_names_the_one_meant(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = _spec(tmp_path, _with("s3", 1, "events", ["s3:ObjectCreated:put"]))
+    assert main(["validate", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert "lambda.triggers.s3[1].events[0]" in err and "did you mean 's3:ObjectCreated:Put'?" in err
