@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from shipyard import __version__
@@ -54,14 +55,15 @@ class _Progress:
             return
         if self.status is not None:
             if event.kind in (EventKind.TASK, EventKind.PLAY, EventKind.LINE):
-                self.status.update(event.message)
+                self.status.update(escape(event.message))
             if event.kind in (EventKind.FAILED, EventKind.UNREACHABLE):
-                self.console.print(f"[red]{event.kind.value}[/]: {event.message}")
+                self.console.print(f"[red]{event.kind.value}[/]: {escape(event.message)}")
             return
+        # a message is text, never markup (an alarm's reason has [brackets], say)
         if event.kind in (EventKind.TASK, EventKind.PLAY, EventKind.LINE):
-            self.console.print(f"{event.kind.value}: {event.message}")
+            self.console.print(f"{event.kind.value}: {event.message}", markup=False)
         elif event.kind in (EventKind.CHANGED, EventKind.FAILED, EventKind.UNREACHABLE):
-            self.console.print(f"  {event.kind.value}: {event.message}")
+            self.console.print(f"  {event.kind.value}: {event.message}", markup=False)
 
 
 def _emit_json(doc: Any) -> None:
@@ -165,9 +167,9 @@ def _print_lambda(result: Any) -> None:
         f"alias {result.alias} -> {result.alias_version}{weights}{check}"
     )
     for action in result.actions:
-        _out.print(f"  {action}")
+        _out.print(f"  {action}", markup=False)
     if result.message:
-        _err().print(f"[red]failed[/]: {result.message}", markup=True)
+        _err().print(f"[red]failed[/]: {escape(result.message)}", markup=True)
 
 
 def _host_options(f: Callable[..., Any]) -> Callable[..., Any]:

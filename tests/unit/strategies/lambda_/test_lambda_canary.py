@@ -504,3 +504,23 @@ def test_a_failed_last_read_is_retried_before_promoting() -> None:
         version="2", hint="h", poll_interval=0.5, clock=clock.clock(),
     )  # fmt: skip
     assert out.ok and clock.t == 11.0  # read again after the blip, then done
+
+
+def test_an_alarm_reason_with_brackets_is_printed_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clock = FakeClock()
+
+    class Reasoned(FakeCloudWatch):
+        def describe_alarms(self, **kwargs: Any) -> dict[str, Any]:
+            reason = "Threshold Crossed: 1 datapoint [5.0 (01/12/26 08:00:00)] was >= [b]1.0[/b]"
+            return {"MetricAlarms": [{"AlarmName": "a", "StateValue": "ALARM", "StateReason": reason}]}
+
+    Harness(monkeypatch, Reasoned({}, clock=clock), clock)
+    spec = _spec(tmp_path, "{weight: 10, watch: 1m, alarms: [a]}")
+    assert main(["deploy", str(spec)]) == 1
+    captured = capsys.readouterr()
+    reason = "[5.0 (01/12/26 08:00:00)] was >= [b]1.0[/b]"
+    assert f"alarm a went to ALARM (Threshold Crossed: 1 datapoint {reason})" in captured.err  # failed: …
+    assert captured.err.count(reason) >= 2  # and in the progress line
+    assert reason in captured.out  # the action line
