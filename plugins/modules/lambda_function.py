@@ -64,7 +64,11 @@ options:
     description: module.function. Required for O(operation=deploy).
     type: str
   role:
-    description: IAM role ARN; when not set the role C(shipyard-<name>-lambda) is used (created if missing).
+    description:
+      - IAM role ARN; when not set the role C(shipyard-<name>-lambda) is used (created if missing).
+      - That role's inline policy C(shipyard-event-sources) lets Lambda read the queues and streams
+        of O(triggers.sqs) and O(triggers.streams) (and is deleted when there are none); a role given
+        here is the caller's to grant.
     type: str
   memory:
     description: Memory in MB.
@@ -226,6 +230,7 @@ import base64
 import hashlib
 import json
 import re
+import urllib.parse
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.shipyard.deploy.plugins.module_utils._aws import (
@@ -238,6 +243,8 @@ from ansible_collections.shipyard.deploy.plugins.module_utils._aws import (
 from ansible_collections.shipyard.deploy.plugins.module_utils._common import ShipyardModuleError
 
 PREFIX = "shipyard-"
+#: The inline policy of the created role for its event sources (queues and streams).
+SOURCE_POLICY = "shipyard-event-sources"
 
 
 class LambdaFailure(ShipyardModuleError):
@@ -353,6 +360,28 @@ def mapping_changes(current, entry, default_batch):
         "Enabled": current.get("State") not in ("Disabled", "Disabling"),
     }
     return {k: v for k, v in want.items() if have[k] != v}
+
+
+def source_policy(streams, queues):
+    """The inline policy that lets the function's role read its queues and streams, or None."""
+    actions = {
+        "sqs": ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+                "sqs:ReceiveMessage"],
+        "kinesis": ["kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetRecords",
+                    "kinesis:GetShardIterator", "kinesis:ListShards"],
+        "dynamodb": ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
+                     "dynamodb:ListStreams"],
+    }  # fmt: skip
+    arns = {}
+    for entry in list(streams) + list(queues):
+        service = entry["arn"].split(":")[2]
+        arns.setdefault(service, set()).add(entry["arn"])
+    statements = [
+        {"Effect": "Allow", "Action": actions[service], "Resource": sorted(arns[service])}
+        for service in sorted(arns)
+        if service in actions
+    ]
+    return {"Version": "2012-10-17", "Statement": statements} if statements else None
 
 
 def desired_permissions(params, alias_arn, region, account, api_id, name):
@@ -475,11 +504,15 @@ class Reconciler(object):
             return self.p["role"]
         iam = self.c("iam")
         role = "%s%s-lambda" % (PREFIX, self.p["name"])
+        arn = None
         try:
-            return iam.get_role(RoleName=role)["Role"]["Arn"]
+            arn = iam.get_role(RoleName=role)["Role"]["Arn"]
         except Exception as exc:
             if error_code(exc) != "NoSuchEntity":
                 raise AwsError("get_role %s failed: %s" % (role, exc), exc) from exc
+        if arn is not None:
+            self.role_policy(iam, role)
+            return arn
         trust = {
             "Version": "2012-10-17",
             "Statement": [
@@ -492,7 +525,31 @@ class Reconciler(object):
         }
         created = self.act("create role %s" % role, call, iam, "create_role", role,
                            RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))  # fmt: skip
+        self.role_policy(iam, role, exists=False)
         return created["Role"]["Arn"] if created else "arn:aws:iam::123456789012:role/%s" % role
+
+    def role_policy(self, iam, role, exists=True):
+        """The created role's inline policy lets Lambda read the mapped queues and streams
+        (a role given with O(role) is the caller's to grant)."""
+        trig = self.p["triggers"] or {}
+        want = source_policy(trig.get("streams") or [], trig.get("sqs") or [])
+        current = None
+        if exists:
+            try:
+                current = iam.get_role_policy(RoleName=role, PolicyName=SOURCE_POLICY)["PolicyDocument"]
+            except Exception as exc:
+                if error_code(exc) != "NoSuchEntity":
+                    raise AwsError("get_role_policy %s failed: %s" % (role, exc), exc) from exc
+            if isinstance(current, str):
+                current = json.loads(urllib.parse.unquote(current))
+        if current == want:
+            return
+        if want is None:
+            self.act("delete role policy %s" % SOURCE_POLICY, call, iam, "delete_role_policy", role,
+                     RoleName=role, PolicyName=SOURCE_POLICY)  # fmt: skip
+        else:
+            self.act("put role policy %s" % SOURCE_POLICY, call, iam, "put_role_policy", role, RoleName=role,
+                     PolicyName=SOURCE_POLICY, PolicyDocument=json.dumps(want))  # fmt: skip
 
     def set_alias(self, state, version, weights):
         name, alias = self.p["name"], self.p["alias"]

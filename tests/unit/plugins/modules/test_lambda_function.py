@@ -244,3 +244,23 @@ def test_a_missing_sns_topic_fails_naming_it(
         lf.main()
     out = json.loads(capsys.readouterr().out)
     assert out["failed"] and topic in out["msg"] and "does not exist" in out["msg"]
+
+
+def test_the_created_role_may_read_its_queues_and_streams_only(
+    moto_aws: Callable[[str], Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    iam, sqs = moto_aws("iam"), moto_aws("sqs")
+    url = sqs.create_queue(QueueName="orders")["QueueUrl"]
+    queue = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    base = {"name": "svc", "zip_file": _zip(tmp_path), "handler": "app.handler"}
+    first = _run(capsys, **base, triggers={"sqs": [{"arn": queue}]})
+    assert "put role policy shipyard-event-sources" in first["actions"]
+    doc = iam.get_role_policy(RoleName="shipyard-svc-lambda", PolicyName="shipyard-event-sources")["PolicyDocument"]
+    (stmt,) = doc["Statement"]
+    assert stmt["Resource"] == [queue] and "sqs:ReceiveMessage" in stmt["Action"]
+    assert _run(capsys, **base, triggers={"sqs": [{"arn": queue}]})["changed"] is False
+    gone = _run(capsys, **base, triggers={})
+    assert "delete role policy shipyard-event-sources" in gone["actions"]
+    assert iam.list_role_policies(RoleName="shipyard-svc-lambda")["PolicyNames"] == []
+    assert _run(capsys, **base, triggers={})["changed"] is False
+    assert lf.source_policy([], []) is None
