@@ -15,11 +15,18 @@ description:
   - Creates or updates a function from a ZIP (the code is uploaded only when its sha256 differs
     from the function's C(CodeSha256)), publishes a version when code or configuration changed,
     and moves an alias to it, optionally weighted (O(canary)).
-  - Reconciles the four ways to invoke it, all pointing at the alias - direct invoke (resource
-    policy per principal), S3 bucket notifications and Kinesis/DynamoDB stream mappings, an API
-    Gateway HTTP API (C(shipyard-<name>)) with one route per O(triggers.http) entry, and
-    EventBridge schedule rules (C(shipyard-<name>-<hash>)). A trigger left out of O(triggers)
-    is removed; a re-run with the same input changes nothing.
+  - Reconciles the ways to invoke it, all pointing at the alias - direct invoke (resource
+    policy per principal), S3 bucket notifications, Kinesis/DynamoDB stream and SQS queue event
+    source mappings (batch size, batching window and enabled are updated in place), SNS
+    subscriptions (protocol C(lambda)), SES receipt rules with a Lambda action, an API Gateway
+    HTTP API (C(shipyard-<name>)) with one route per O(triggers.http) entry, and EventBridge
+    schedule rules (C(shipyard-<name>-<hash>)). Each AWS service gets its permission on the
+    alias (C(shipyard-<kind>-...) statement ids). A trigger left out of O(triggers) is removed;
+    a re-run with the same input changes nothing.
+  - SES - the rule set is created when missing and is never deleted; the active rule set is
+    changed only for an entry with C(activate=true), and never deactivated. Other actions of the
+    rule (an S3 action storing the mail, say) are kept; when the entry is dropped, the function's
+    Lambda action is removed and the rule is deleted once it has no action left.
   - O(operation=promote) finishes a canary; O(operation=rollback) points the alias at the
     previous version.
   - Environment values are never returned; only their names.
@@ -57,7 +64,11 @@ options:
     description: module.function. Required for O(operation=deploy).
     type: str
   role:
-    description: IAM role ARN; when not set the role C(shipyard-<name>-lambda) is used (created if missing).
+    description:
+      - IAM role ARN; when not set the role C(shipyard-<name>-lambda) is used (created if missing).
+      - That role's inline policy C(shipyard-event-sources) lets Lambda read the queues and streams
+        of O(triggers.sqs) and O(triggers.streams) (and is deleted when there are none); a role given
+        here is the caller's to grant.
     type: str
   memory:
     description: Memory in MB.
@@ -99,7 +110,28 @@ options:
         elements: dict
         default: []
       streams:
-        description: Kinesis or DynamoDB streams, each C({arn, starting_position, batch_size}).
+        description:
+          - Kinesis or DynamoDB streams, each
+            C({arn, starting_position, batch_size, batching_window, enabled}).
+          - O(triggers.streams[].starting_position) applies to a new mapping only.
+        type: list
+        elements: dict
+        default: []
+      sqs:
+        description: SQS queues, each C({arn, batch_size, batching_window, enabled}).
+        type: list
+        elements: dict
+        default: []
+      sns:
+        description: SNS topics the alias subscribes to, each C({topic}) (a topic ARN).
+        type: list
+        elements: dict
+        default: []
+      ses:
+        description:
+          - SES receipt rules, each C({rule_set, rule, recipients, invocation, enabled, scan, activate}).
+          - O(triggers.ses[].rule) defaults to C(shipyard-<name>); O(triggers.ses[].invocation) is
+            V(Event) (default) or V(RequestResponse).
         type: list
         elements: dict
         default: []
@@ -185,13 +217,20 @@ triggers:
   description: The triggers after the run.
   returned: always
   type: dict
-  sample: {http_api: a1b2c3, rules: [shipyard-imageupload-1a2b3c4d], permissions: [shipyard-http]}
+  sample:
+    http_api: a1b2c3
+    rules: [shipyard-imageupload-1a2b3c4d]
+    permissions: [shipyard-http-api]
+    event_sources: ["arn:aws:sqs:us-east-1:123456789012:orders"]
+    subscriptions: ["arn:aws:sns:us-east-1:123456789012:orders"]
+    receipt_rules: [inbound/shipyard-imageupload]
 """
 
 import base64
 import hashlib
 import json
 import re
+import urllib.parse
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.shipyard.deploy.plugins.module_utils._aws import (
@@ -204,6 +243,8 @@ from ansible_collections.shipyard.deploy.plugins.module_utils._aws import (
 from ansible_collections.shipyard.deploy.plugins.module_utils._common import ShipyardModuleError
 
 PREFIX = "shipyard-"
+#: The inline policy of the created role for its event sources (queues and streams).
+SOURCE_POLICY = "shipyard-event-sources"
 
 
 class LambdaFailure(ShipyardModuleError):
@@ -256,6 +297,93 @@ def previous_version(versions, current):
     return str(older[-1]) if older else None
 
 
+def ses_rule(name, entry):
+    """(rule set, rule name) of an SES entry; the rule is shipyard-<name> unless named."""
+    return entry["rule_set"], entry.get("rule") or "%s%s" % (PREFIX, name)
+
+
+def ses_rule_arn(region, account, rule_set, rule):
+    return "arn:aws:ses:%s:%s:receipt-rule-set/%s:receipt-rule/%s" % (region, account, rule_set, rule)
+
+
+def parse_ses_rule_arn(arn):
+    """(rule set, rule) of a receipt rule ARN, or None."""
+    match = re.match(r"^arn:[^:]+:ses:[^:]*:[^:]*:receipt-rule-set/([^:]+):receipt-rule/(.+)$", arn or "")
+    return (match.group(1), match.group(2)) if match else None
+
+
+def ses_desired_rule(current, rule, entry, alias_arn):
+    """The receipt rule after the run: the entry's settings, other actions kept, the alias's
+    Lambda action last."""
+    current = current or {}
+    others = [a for a in current.get("Actions") or [] if not _our_lambda_action(a, alias_arn)]
+    invocation = entry.get("invocation") or "Event"
+    action = {"LambdaAction": {"FunctionArn": alias_arn, "InvocationType": invocation}}
+    return {
+        "Name": rule,
+        "Enabled": bool(entry.get("enabled", True)),
+        "TlsPolicy": current.get("TlsPolicy") or "Optional",
+        "Recipients": sorted(entry.get("recipients") or []),
+        "Actions": others + [action],
+        "ScanEnabled": bool(entry.get("scan", False)),
+    }
+
+
+def _our_lambda_action(action, alias_arn):
+    return (action.get("LambdaAction") or {}).get("FunctionArn") == alias_arn
+
+
+def _norm_rule(rule):
+    rule = dict(rule or {})
+    rule["Recipients"] = sorted(rule.get("Recipients") or [])
+    rule["Actions"] = [
+        {k: dict(v, InvocationType=v.get("InvocationType") or "Event") if k == "LambdaAction" else v
+         for k, v in a.items()}
+        for a in rule.get("Actions") or []
+    ]  # fmt: skip
+    rule.setdefault("Enabled", False)
+    rule.setdefault("ScanEnabled", False)
+    rule.setdefault("TlsPolicy", "Optional")
+    return rule
+
+
+def mapping_changes(current, entry, default_batch):
+    """update_event_source_mapping arguments for what differs (empty: nothing to do)."""
+    want = {
+        "BatchSize": int(entry.get("batch_size") or default_batch),
+        "MaximumBatchingWindowInSeconds": int(entry.get("batching_window") or 0),
+        "Enabled": bool(entry.get("enabled", True)),
+    }
+    have = {
+        "BatchSize": current.get("BatchSize"),
+        "MaximumBatchingWindowInSeconds": current.get("MaximumBatchingWindowInSeconds") or 0,
+        "Enabled": current.get("State") not in ("Disabled", "Disabling"),
+    }
+    return {k: v for k, v in want.items() if have[k] != v}
+
+
+def source_policy(streams, queues):
+    """The inline policy that lets the function's role read its queues and streams, or None."""
+    actions = {
+        "sqs": ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+                "sqs:ReceiveMessage"],
+        "kinesis": ["kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetRecords",
+                    "kinesis:GetShardIterator", "kinesis:ListShards"],
+        "dynamodb": ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
+                     "dynamodb:ListStreams"],
+    }  # fmt: skip
+    arns = {}
+    for entry in list(streams) + list(queues):
+        service = entry["arn"].split(":")[2]
+        arns.setdefault(service, set()).add(entry["arn"])
+    statements = [
+        {"Effect": "Allow", "Action": actions[service], "Resource": sorted(arns[service])}
+        for service in sorted(arns)
+        if service in actions
+    ]
+    return {"Version": "2012-10-17", "Statement": statements} if statements else None
+
+
 def desired_permissions(params, alias_arn, region, account, api_id, name):
     trig = params["triggers"]
     out = {}
@@ -270,6 +398,17 @@ def desired_permissions(params, alias_arn, region, account, api_id, name):
         out[sid_for("http", "api")] = {
             "Principal": "apigateway.amazonaws.com",
             "SourceArn": "arn:aws:execute-api:%s:%s:%s/*" % (region, account, api_id or "*"),
+        }
+    for entry in trig.get("sns") or []:
+        out[sid_for("sns", short_hash(entry["topic"]))] = {
+            "Principal": "sns.amazonaws.com",
+            "SourceArn": entry["topic"],
+        }
+    for entry in trig.get("ses") or []:
+        rule_set, rule = ses_rule(name, entry)
+        out[sid_for("ses", short_hash("%s/%s" % (rule_set, rule)))] = {
+            "Principal": "ses.amazonaws.com",
+            "SourceArn": ses_rule_arn(region, account, rule_set, rule),
         }
     for expr in trig.get("schedule") or []:
         rule = rule_name(name, expr)
@@ -365,11 +504,15 @@ class Reconciler(object):
             return self.p["role"]
         iam = self.c("iam")
         role = "%s%s-lambda" % (PREFIX, self.p["name"])
+        arn = None
         try:
-            return iam.get_role(RoleName=role)["Role"]["Arn"]
+            arn = iam.get_role(RoleName=role)["Role"]["Arn"]
         except Exception as exc:
             if error_code(exc) != "NoSuchEntity":
                 raise AwsError("get_role %s failed: %s" % (role, exc), exc) from exc
+        if arn is not None:
+            self.role_policy(iam, role)
+            return arn
         trust = {
             "Version": "2012-10-17",
             "Statement": [
@@ -382,7 +525,31 @@ class Reconciler(object):
         }
         created = self.act("create role %s" % role, call, iam, "create_role", role,
                            RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))  # fmt: skip
+        self.role_policy(iam, role, exists=False)
         return created["Role"]["Arn"] if created else "arn:aws:iam::123456789012:role/%s" % role
+
+    def role_policy(self, iam, role, exists=True):
+        """The created role's inline policy lets Lambda read the mapped queues and streams
+        (a role given with O(role) is the caller's to grant)."""
+        trig = self.p["triggers"] or {}
+        want = source_policy(trig.get("streams") or [], trig.get("sqs") or [])
+        current = None
+        if exists:
+            try:
+                current = iam.get_role_policy(RoleName=role, PolicyName=SOURCE_POLICY)["PolicyDocument"]
+            except Exception as exc:
+                if error_code(exc) != "NoSuchEntity":
+                    raise AwsError("get_role_policy %s failed: %s" % (role, exc), exc) from exc
+            if isinstance(current, str):
+                current = json.loads(urllib.parse.unquote(current))
+        if current == want:
+            return
+        if want is None:
+            self.act("delete role policy %s" % SOURCE_POLICY, call, iam, "delete_role_policy", role,
+                     RoleName=role, PolicyName=SOURCE_POLICY)  # fmt: skip
+        else:
+            self.act("put role policy %s" % SOURCE_POLICY, call, iam, "put_role_policy", role, RoleName=role,
+                     PolicyName=SOURCE_POLICY, PolicyDocument=json.dumps(want))  # fmt: skip
 
     def set_alias(self, state, version, weights):
         name, alias = self.p["name"], self.p["alias"]
@@ -491,13 +658,22 @@ class Reconciler(object):
                 kwargs["SourceArn"] = stmt["SourceArn"]
             self.act("add permission %s" % sid, call, self.lam, "add_permission", name, **kwargs)
         old_buckets = [sid[len(PREFIX + "s3-") :] for sid in current_perms if sid.startswith(PREFIX + "s3-")]
+
+        def dropped(kind):
+            return [v.get("SourceArn") for s, v in current_perms.items()
+                    if s.startswith(PREFIX + kind + "-") and s not in want]  # fmt: skip
+
         self.s3(alias_arn, trig.get("s3") or [], old_buckets)
-        self.streams(alias_arn, trig.get("streams") or [])
+        sources = self.event_sources(alias_arn, trig.get("streams") or [], trig.get("sqs") or [])
+        topics = self.sns(alias_arn, [e["topic"] for e in trig.get("sns") or []], dropped("sns"))
+        old_rules = [r for r in (parse_ses_rule_arn(a) for a in dropped("ses")) if r]
+        receipt = self.ses(alias_arn, trig.get("ses") or [], old_rules)
         rules = self.schedules(alias_arn, trig.get("schedule") or [])
         for sid in sorted(set(current_perms) - set(want)):
             self.act("remove permission %s" % sid, call, self.lam, "remove_permission", name,
                      FunctionName=name, StatementId=sid, Qualifier=p["alias"])  # fmt: skip
-        return {"http_api": api_id, "rules": rules, "permissions": sorted(want)}
+        return {"http_api": api_id, "rules": rules, "permissions": sorted(want), "event_sources": sources,
+                "subscriptions": topics, "receipt_rules": receipt}  # fmt: skip
 
     def read_permissions(self):
         try:
@@ -544,20 +720,140 @@ class Reconciler(object):
             self.act("set S3 notification on %s" % bucket, call, s3, "put_bucket_notification_configuration",
                      bucket, Bucket=bucket, NotificationConfiguration=conf)  # fmt: skip
 
-    def streams(self, alias_arn, entries):
-        current = call(self.lam, "list_event_source_mappings", "streams", FunctionName=alias_arn)
-        have = {m["EventSourceArn"]: m["UUID"] for m in current.get("EventSourceMappings", [])}
-        want = {e["arn"]: e for e in entries}
-        for arn in sorted(set(want) - set(have)):
-            e = want[arn]
-            self.act("map stream %s" % arn, call, self.lam, "create_event_source_mapping", arn,
-                     EventSourceArn=arn, FunctionName=alias_arn,
-                     StartingPosition=e.get("starting_position", "LATEST"),
-                     BatchSize=int(e.get("batch_size", 100)))  # fmt: skip
+    def event_sources(self, alias_arn, streams, queues):
+        """Kinesis/DynamoDB stream and SQS queue mappings on the alias: created, updated in place
+        (batch size, batching window, enabled), deleted when dropped."""
+        have = {}
+        marker = None
+        while True:
+            kwargs = {"FunctionName": alias_arn}
+            if marker:
+                kwargs["Marker"] = marker
+            page = call(self.lam, "list_event_source_mappings", "event sources", **kwargs)
+            have.update((m["EventSourceArn"], m) for m in page.get("EventSourceMappings", []))
+            marker = page.get("NextMarker")
+            if not marker:
+                break
+        want = {}
+        for e in streams:
+            want[e["arn"]] = ("stream", e, 100)
+        for e in queues:
+            want[e["arn"]] = ("queue", e, 10)
+        for arn in sorted(want):
+            what, e, default_batch = want[arn]
+            if arn in have:
+                changes = mapping_changes(have[arn], e, default_batch)
+                if changes:
+                    self.act("update %s mapping %s (%s)" % (what, arn, ", ".join(sorted(changes))), call,
+                             self.lam, "update_event_source_mapping", arn, UUID=have[arn]["UUID"],
+                             **changes)  # fmt: skip
+                continue
+            kwargs = {"EventSourceArn": arn, "FunctionName": alias_arn,
+                      "BatchSize": int(e.get("batch_size") or default_batch),
+                      "MaximumBatchingWindowInSeconds": int(e.get("batching_window") or 0),
+                      "Enabled": bool(e.get("enabled", True))}  # fmt: skip
+            if what == "stream":
+                kwargs["StartingPosition"] = e.get("starting_position") or "LATEST"
+            self.act("map %s %s" % (what, arn), call, self.lam, "create_event_source_mapping", arn, **kwargs)
         for arn in sorted(set(have) - set(want)):
-            self.act(
-                "unmap stream %s" % arn, call, self.lam, "delete_event_source_mapping", arn, UUID=have[arn]
-            )
+            what = "queue" if arn.split(":")[2:3] == ["sqs"] else "stream"
+            self.act("unmap %s %s" % (what, arn), call, self.lam, "delete_event_source_mapping", arn,
+                     UUID=have[arn]["UUID"])  # fmt: skip
+        return sorted(want)
+
+    def _subscriptions(self, sns, topic, alias_arn):
+        out = []
+        token = None
+        while True:
+            kwargs = {"TopicArn": topic}
+            if token:
+                kwargs["NextToken"] = token
+            try:
+                page = sns.list_subscriptions_by_topic(**kwargs)
+            except Exception as exc:
+                if error_code(exc) == "NotFound":
+                    return None
+                raise AwsError("%s: list_subscriptions_by_topic failed: %s" % (topic, exc), exc) from exc
+            out.extend(
+                s["SubscriptionArn"] for s in page.get("Subscriptions", [])
+                if s.get("Protocol") == "lambda" and s.get("Endpoint") == alias_arn
+                and s.get("SubscriptionArn", "").startswith("arn:")
+            )  # fmt: skip
+            token = page.get("NextToken")
+            if not token:
+                return out
+
+    def sns(self, alias_arn, topics, old_topics):
+        """The alias subscribed (protocol lambda) to each topic; unsubscribed from dropped ones."""
+        sns = self.c("sns") if topics or old_topics else None
+        for topic in sorted(set(topics)):
+            subs = self._subscriptions(sns, topic, alias_arn)
+            if subs is None:
+                raise LambdaFailure("triggers.sns: topic %s does not exist: create it first" % topic)
+            if not subs:
+                self.act("subscribe to %s" % topic, call, sns, "subscribe", topic, TopicArn=topic,
+                         Protocol="lambda", Endpoint=alias_arn, ReturnSubscriptionArn=True)  # fmt: skip
+        for topic in sorted(set(old_topics) - set(topics)):
+            for sub in self._subscriptions(sns, topic, alias_arn) or []:
+                self.act("unsubscribe from %s" % topic, call, sns, "unsubscribe", topic, SubscriptionArn=sub)
+        return sorted(set(topics))
+
+    def _receipt_rule(self, ses, rule_set, rule):
+        """The rule, or None when it (or its rule set) does not exist."""
+        try:
+            return ses.describe_receipt_rule(RuleSetName=rule_set, RuleName=rule)["Rule"]
+        except Exception as exc:
+            if error_code(exc) in ("RuleDoesNotExist", "RuleSetDoesNotExist"):
+                return None
+            raise AwsError("%s/%s: describe_receipt_rule failed: %s" % (rule_set, rule, exc), exc) from exc
+
+    def _ensure_rule_set(self, ses, rule_set):
+        try:
+            ses.describe_receipt_rule_set(RuleSetName=rule_set)
+        except Exception as exc:
+            if error_code(exc) != "RuleSetDoesNotExist":
+                raise AwsError("%s: describe_receipt_rule_set failed: %s" % (rule_set, exc), exc) from exc
+            self.act("create SES rule set %s" % rule_set, call, ses, "create_receipt_rule_set", rule_set,
+                     RuleSetName=rule_set)  # fmt: skip
+
+    def ses(self, alias_arn, entries, old_rules):
+        """An SES receipt rule per entry whose Lambda action invokes the alias (see DOCUMENTATION)."""
+        if not entries and not old_rules:
+            return []
+        ses = self.c("ses")
+        name = self.p["name"]
+        done = []
+        for entry in entries:
+            rule_set, rule = ses_rule(name, entry)
+            done.append("%s/%s" % (rule_set, rule))
+            self._ensure_rule_set(ses, rule_set)
+            current = self._receipt_rule(ses, rule_set, rule)
+            desired = ses_desired_rule(current, rule, entry, alias_arn)
+            if current is None:
+                self.act("create SES rule %s/%s" % (rule_set, rule), call, ses, "create_receipt_rule", rule,
+                         RuleSetName=rule_set, Rule=desired)  # fmt: skip
+            elif _norm_rule(current) != _norm_rule(desired):
+                self.act("update SES rule %s/%s" % (rule_set, rule), call, ses, "update_receipt_rule", rule,
+                         RuleSetName=rule_set, Rule=desired)  # fmt: skip
+            if entry.get("activate"):
+                active = call(ses, "describe_active_receipt_rule_set", rule_set)
+                if ((active.get("Metadata") or {}).get("Name")) != rule_set:
+                    self.act("activate SES rule set %s" % rule_set, call, ses, "set_active_receipt_rule_set",
+                             rule_set, RuleSetName=rule_set)  # fmt: skip
+        for rule_set, rule in sorted(set(old_rules) - {ses_rule(name, e) for e in entries}):
+            current = self._receipt_rule(ses, rule_set, rule)
+            actions = (current or {}).get("Actions") or []
+            if not any(_our_lambda_action(a, alias_arn) for a in actions):
+                continue
+            others = [a for a in current.get("Actions") or [] if not _our_lambda_action(a, alias_arn)]
+            if others:
+                self.act("remove the Lambda action of SES rule %s/%s" % (rule_set, rule), call, ses,
+                         "update_receipt_rule", rule, RuleSetName=rule_set,
+                         Rule=dict(current, Actions=others))  # fmt: skip
+            else:
+                self.act("delete SES rule %s/%s" % (rule_set, rule), call, ses, "delete_receipt_rule", rule,
+                         RuleSetName=rule_set, RuleName=rule)  # fmt: skip
+        return sorted(done)
 
     def http(self, alias_arn, routes, region):
         gw = self.c("apigatewayv2")
@@ -673,9 +969,10 @@ def validate_params(module):
     for entry in (p["triggers"] or {}).get("s3") or []:
         if not entry.get("bucket"):
             module.fail_json(msg="triggers.s3: every entry needs a bucket")
-    for entry in (p["triggers"] or {}).get("streams") or []:
-        if not entry.get("arn"):
-            module.fail_json(msg="triggers.streams: every entry needs an arn")
+    for kind, key in (("streams", "arn"), ("sqs", "arn"), ("sns", "topic"), ("ses", "rule_set")):
+        for entry in (p["triggers"] or {}).get(kind) or []:
+            if not entry.get(key):
+                module.fail_json(msg="triggers.%s: every entry needs a %s" % (kind, key))
 
 
 def main():
@@ -683,6 +980,9 @@ def main():
         "direct": {"type": "list", "elements": "str", "default": []},
         "s3": {"type": "list", "elements": "dict", "default": []},
         "streams": {"type": "list", "elements": "dict", "default": []},
+        "sqs": {"type": "list", "elements": "dict", "default": []},
+        "sns": {"type": "list", "elements": "dict", "default": []},
+        "ses": {"type": "list", "elements": "dict", "default": []},
         "http": {"type": "list", "elements": "str", "default": []},
         "schedule": {"type": "list", "elements": "str", "default": []},
     }

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -129,15 +130,20 @@ def deploy(
     timeout: int | None = None,
     strategy: str | None = None,
     endpoint_url: str | None = None,
-    canary: int = 0,
+    canary: int | None = None,
+    watch: float | str | None = None,
+    alarms: Sequence[str] | None = None,
 ) -> DeployResult | LambdaResult:
     """Deploy a service by its spec's strategy (or ``strategy``).
 
     multi: release, units, instances, health-gated rolling restart. container: the same engine,
     each instance a runc container from the spec's image (built and pushed first). lambda: the
     ZIP is packaged, then the function, version, alias (``canary`` percent) and triggers are
-    reconciled against ``endpoint_url`` (else $AWS_ENDPOINT_URL). ami has no deploy: bake and
-    roll out (a SpecError says so).
+    reconciled against ``endpoint_url`` (else $AWS_ENDPOINT_URL). With a watch (``watch``,
+    ``alarms`` or the spec's ``lambda.canary``) the canary finishes itself: its alarms (else the
+    new version's Errors metric) are watched, then the alias is promoted, or rolled back and the
+    result fails naming the alarm; an interrupt (:class:`~shipyard.core.errors.Interrupted`)
+    leaves the alias weighted. ami has no deploy: bake and roll out (a SpecError says so).
 
     Args:
         spec: path of the service spec.
@@ -150,11 +156,16 @@ def deploy(
         timeout: seconds before the run is stopped.
         strategy: override the spec's strategy.
         endpoint_url: the AWS endpoint (lambda).
-        canary: percent of traffic for the new version (lambda).
+        canary: percent of traffic for the new version (lambda); None: the spec's
+            ``lambda.canary.weight``, 0: no canary.
+        watch: how long to watch the canary before promoting it: seconds or ``30s``/``5m``/``1h``
+            (10 s to 1 h; 0: no watch); None: the spec's (lambda).
+        alarms: CloudWatch alarms that roll the canary back; None: the spec's (lambda).
     """
     opts = Options(
         inventory=inventory, hosts=hosts, check=check, diff=diff, progress=progress, work_dir=work_dir,
         timeout=timeout, endpoint_url=endpoint_url, canary=canary,
+        watch=watch, alarms=tuple(alarms) if alarms is not None and not isinstance(alarms, str) else alarms,
     )  # fmt: skip
     result = _run("deploy", spec, strategy, opts)
     assert isinstance(result, (DeployResult, LambdaResult))

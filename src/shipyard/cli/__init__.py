@@ -18,7 +18,7 @@ import click
 from shipyard.cli import ami, hosts, image, lab, lambda_, spec  # noqa: F401 - they register commands
 from shipyard.cli._base import _err, _jsonable, cli
 from shipyard.core.constants import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, EXIT_SETUP
-from shipyard.core.errors import ShipyardError, SpecError, SpecErrors
+from shipyard.core.errors import Interrupted, ShipyardError, SpecError, SpecErrors
 
 __all__ = ["cli", "main"]
 
@@ -85,8 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return code
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
-    except (click.exceptions.Abort, KeyboardInterrupt) as exc:
-        return fail(exc, EXIT_INTERRUPTED, ["interrupted"])
+    except click.exceptions.Abort as exc:
+        return fail(exc, EXIT_INTERRUPTED, [_interrupted(exc.__cause__)])
     except click.ClickException as exc:
         return fail(exc, EXIT_INVALID, [f"error: {exc.format_message()}"])
     except ShipyardError as exc:
@@ -96,7 +96,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             else ("setup" if exc.exit_code == EXIT_SETUP else "error")
         )
         return fail(exc, exc.exit_code, [f"{prefix}: {line}" for line in str(exc).splitlines()])
+    except KeyboardInterrupt as exc:
+        return fail(exc, EXIT_INTERRUPTED, [_interrupted(exc)])
     return EXIT_OK
+
+
+def _interrupted(exc: BaseException | None) -> str:
+    """``interrupted``, and what was left behind and how to finish when the verb said so."""
+    return f"interrupted: {exc}" if isinstance(exc, Interrupted) else "interrupted"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from shipyard import __version__
@@ -23,6 +24,7 @@ from shipyard.core.constants import (
     STRATEGIES,
 )
 from shipyard.core.progress import EventKind, ProgressEvent
+from shipyard.core.spec import check_alarm_name, parse_duration
 
 #: Results on stdout. Piped (not a terminal), tables keep their whole cells: rich would cut
 #: them to 80 columns (``default-h1`` came out as ``defau…``).
@@ -64,14 +66,15 @@ class _Progress:
             return
         if self.status is not None:
             if event.kind in (EventKind.TASK, EventKind.PLAY, EventKind.LINE):
-                self.status.update(event.message)
+                self.status.update(escape(event.message))
             if event.kind in (EventKind.FAILED, EventKind.UNREACHABLE):
-                self.console.print(f"[red]{event.kind.value}[/]: {event.message}")
+                self.console.print(f"[red]{event.kind.value}[/]: {escape(event.message)}")
             return
+        # a message is text, never markup (an alarm's reason has [brackets], say)
         if event.kind in (EventKind.TASK, EventKind.PLAY, EventKind.LINE):
-            self.console.print(f"{event.kind.value}: {event.message}")
+            self.console.print(f"{event.kind.value}: {event.message}", markup=False)
         elif event.kind in (EventKind.CHANGED, EventKind.FAILED, EventKind.UNREACHABLE):
-            self.console.print(f"  {event.kind.value}: {event.message}")
+            self.console.print(f"  {event.kind.value}: {event.message}", markup=False)
 
 
 def _jsonable(value: Any) -> Any:
@@ -189,11 +192,53 @@ def _print_lambda(result: Any) -> None:
         f"alias {result.alias} -> {result.alias_version}{weights}{check}"
     )
     for action in result.actions:
-        _out.print(f"  {action}")
+        _out.print(f"  {action}", markup=False)
     if result.message:
-        _err().print(f"[red]failed[/]: {result.message}", markup=True)
+        _err().print(f"[red]failed[/]: {escape(result.message)}", markup=True)
 
 
 def _host_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option("--hosts", "hosts", default=None, help="Host pattern (Ansible --limit).")(f)
     return _inventory_option(f)
+
+
+class _Duration(click.ParamType[int]):
+    """A canary watch: 30s, 5m, 1h (10 s to 1 h), as seconds."""
+
+    name = "DURATION"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            self.fail(f"{value!r}: {exc}", param, ctx)
+
+
+def _alarm_names(
+    ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
+) -> tuple[str, ...] | None:
+    for name in value:
+        try:
+            check_alarm_name(name)
+        except ValueError as exc:
+            raise click.BadParameter(f"{name!r}: {exc}", ctx, param) from None
+    return value or None  # none given: the spec's
+
+
+def _canary_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """lambda: --canary N, --watch DURATION, --alarm NAME (repeatable); they override lambda.canary."""
+    f = click.option(
+        "--alarm", "alarms", multiple=True, callback=_alarm_names, metavar="NAME",
+        help="lambda: a CloudWatch alarm that rolls the canary back when it goes to ALARM "
+        "(repeatable; none: the new version's Errors metric is watched).",
+    )(f)  # fmt: skip
+    f = click.option(
+        "--watch", type=_Duration(), default=None,
+        help="lambda: watch the canary this long (30s, 5m, 1h), then promote it or roll it back.",
+    )(f)  # fmt: skip
+    return click.option(
+        "--canary", type=click.IntRange(0, 99), default=None,
+        help="lambda: percent to the new version (0: none; default: the spec's lambda.canary).",
+    )(f)  # fmt: skip

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from shipyard.cli._base import (
+    _canary_options,
     _endpoint_option,
     _finish,
     _host_options,
@@ -25,7 +26,7 @@ from shipyard.cli._base import (
 @click.option("--diff", is_flag=True, help="Show before/after.")
 @_strategy_option
 @_endpoint_option
-@click.option("--canary", type=click.IntRange(0, 99), default=0, help="lambda: percent to the new version.")
+@_canary_options
 @_json_option
 @_quiet_option
 def deploy(
@@ -36,17 +37,23 @@ def deploy(
     diff: bool,
     strategy: str | None,
     endpoint_url: str | None,
-    canary: int,
+    canary: int | None,
+    watch: int | None,
+    alarms: tuple[str, ...] | None,
     as_json: bool,
     quiet: bool,
 ) -> None:
-    """Deploy a service by its spec (health-gated, rolls back on failure)."""
+    """Deploy a service by its spec (health-gated, rolls back on failure).
+
+    lambda: --canary N weights the alias; with --watch (or --alarm, or the spec's lambda.canary)
+    the canary is watched, then promoted, or rolled back (exit 1) when an alarm fires.
+    """
     from shipyard import api
 
     with _Progress(quiet) as progress:
         result = api.deploy(
             spec, inventory=inventory, hosts=hosts, check=check, diff=diff, progress=progress,
-            strategy=strategy, endpoint_url=endpoint_url, canary=canary,
+            strategy=strategy, endpoint_url=endpoint_url, canary=canary, watch=watch, alarms=alarms,
         )  # fmt: skip
     _finish(result, as_json)
 

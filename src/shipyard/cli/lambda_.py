@@ -46,8 +46,11 @@ def package(spec: Path, out: Path | None, quiet: bool, as_json: bool) -> None:
 @click.argument("spec", required=False, type=click.Path(path_type=Path))
 @click.option("--event", "event", default=None, help="Event JSON file, or - for stdin.")
 @click.option(
-    "--sample", type=click.Choice(["s3", "apigw", "schedule", "kinesis", "dynamodb", "direct"]), default=None,
-    help="Use a sample event (without SPEC: print it).",
+    "--sample", default=None,
+    type=click.Choice(
+        ["ses", "sqs", "sns", "s3", "kinesis", "dynamodb", "http", "schedule", "apigw", "direct"]
+    ),
+    help="Use a sample event of this trigger kind, filled from the spec's triggers (without SPEC: print it).",
 )  # fmt: skip
 @_endpoint_option
 @_json_option

@@ -81,6 +81,20 @@ class DeployTimeout(ShipyardError):
     exit_code = EXIT_TIMEOUT
 
 
+class Interrupted(KeyboardInterrupt):
+    """An interrupt (SIGINT) that says what was left behind and how to finish (CLI exit 130).
+
+    A KeyboardInterrupt still, so whoever catches that catches this too.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
 def _short_repr(value: Any, limit: int = 80) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."

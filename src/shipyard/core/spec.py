@@ -17,14 +17,17 @@ import stat
 import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -105,6 +108,71 @@ def _no_dotdot(value: str) -> str:
     if value.startswith("/"):
         raise ValueError("give a path relative to the spec file (inside its directory), not an absolute one")
     return value
+
+
+DURATION_RE = re.compile(r"^([1-9][0-9]{0,4})(s|m|h)\Z")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600}
+#: How long a canary may be watched, in seconds (CLI ``--watch`` and ``lambda.canary.watch``).
+CANARY_WATCH_MIN, CANARY_WATCH_MAX = 10, 3600
+CANARY_WATCH_FIX = "use a duration such as 30s, 5m or 1h, from 10s to 1h"
+#: CloudWatch: an alarm name is 1-255 characters, no control characters; one DescribeAlarms
+#: call takes at most 100 names.
+MAX_CANARY_ALARMS = 100
+_ALARM_BAD_RE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+
+
+def parse_duration(value: Any) -> int:
+    """Seconds of a canary watch (``30s``, ``5m``, ``1h``), bounded; ValueError naming the fix."""
+    match = DURATION_RE.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(CANARY_WATCH_FIX)
+    seconds = int(match.group(1)) * _DURATION_UNITS[match.group(2)]
+    if not CANARY_WATCH_MIN <= seconds <= CANARY_WATCH_MAX:
+        raise ValueError(CANARY_WATCH_FIX)
+    return seconds
+
+
+def check_alarm_name(value: Any) -> str:
+    """A CloudWatch alarm name (1-255 UTF-8 characters, no ASCII control character), or ValueError."""
+    if not isinstance(value, str) or not 1 <= len(value) <= 255 or _ALARM_BAD_RE.search(value):
+        raise ValueError("use a CloudWatch alarm name: 1-255 characters, no control characters")
+    return value
+
+
+class LambdaCanary(_Model):
+    """A canary that finishes itself: shift ``weight`` percent, watch, then promote or roll back."""
+
+    weight: int = Field(ge=1, le=99, description="Percent of the alias's traffic for the new version.")
+    watch: str = Field(default="5m", description="How long to watch before promoting: 30s, 5m, 1h (10s-1h).")
+    alarms: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_CANARY_ALARMS,
+        description="CloudWatch alarms that roll back when one goes to ALARM (none: the new "
+        "version's own Errors metric is watched).",
+    )
+
+    @field_validator("watch", mode="before")
+    @classmethod
+    def _watch(cls, value: Any) -> Any:
+        parse_duration(value)
+        return value
+
+    @field_validator("alarms")
+    @classmethod
+    def _alarms(cls, value: list[str]) -> list[str]:
+        for index, name in enumerate(value):
+            try:
+                check_alarm_name(name)
+            except ValueError as exc:
+                raise _FieldError(f"lambda.canary.alarms[{index}]", name, str(exc)) from None
+        if len(set(value)) != len(value):
+            raise ValueError("name each alarm once")
+        return value
+
+    @property
+    def watch_seconds(self) -> int:
+        """The watch in seconds."""
+        return parse_duration(self.watch)
 
 
 class Artifact(_Model):
@@ -321,34 +389,315 @@ class AmiSection(_Model):
         return value
 
 
-class LambdaTriggers(_Model):
-    """The four ways to invoke a function."""
+#: S3 bucket names: 3-63 lowercase letters, digits, '.' and '-', starting and ending with a
+#: letter or digit, no '..' and not an IP address.
+S3_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
+IPV4_RE = re.compile(r"^\d{1,3}(\.\d{1,3}){3}\Z")
+#: The event types S3 can send to a Lambda function (AWS's "Supported event types" list).
+S3_EVENTS = (
+    "s3:ObjectCreated:*",
+    "s3:ObjectCreated:Put",
+    "s3:ObjectCreated:Post",
+    "s3:ObjectCreated:Copy",
+    "s3:ObjectCreated:CompleteMultipartUpload",
+    "s3:ObjectRemoved:*",
+    "s3:ObjectRemoved:Delete",
+    "s3:ObjectRemoved:DeleteMarkerCreated",
+    "s3:ObjectRestore:*",
+    "s3:ObjectRestore:Post",
+    "s3:ObjectRestore:Completed",
+    "s3:ObjectRestore:Delete",
+    "s3:ReducedRedundancyLostObject",
+    "s3:Replication:*",
+    "s3:Replication:OperationFailedReplication",
+    "s3:Replication:OperationNotTracked",
+    "s3:Replication:OperationMissedThreshold",
+    "s3:Replication:OperationReplicatedAfterThreshold",
+    "s3:LifecycleExpiration:*",
+    "s3:LifecycleExpiration:Delete",
+    "s3:LifecycleExpiration:DeleteMarkerCreated",
+    "s3:LifecycleTransition",
+    "s3:IntelligentTiering",
+    "s3:ObjectTagging:*",
+    "s3:ObjectTagging:Put",
+    "s3:ObjectTagging:Delete",
+    "s3:ObjectAcl:Put",
+)
+_ARN_HEAD = r"^arn:aws(?:-cn|-us-gov)?:{service}:[a-z]{{2}}(?:-[a-z]+)+-\d:\d{{12}}:"
+KINESIS_ARN_RE = re.compile(_ARN_HEAD.format(service="kinesis") + r"stream/[A-Za-z0-9_.-]{1,128}\Z")
+DYNAMODB_STREAM_ARN_RE = re.compile(
+    _ARN_HEAD.format(service="dynamodb") + r"table/[A-Za-z0-9_.-]{3,255}/stream/[0-9A-Za-z:._-]{1,64}\Z"
+)
+SQS_ARN_RE = re.compile(
+    _ARN_HEAD.format(service="sqs") + r"(?:[A-Za-z0-9_-]{1,80}|[A-Za-z0-9_-]{1,75}\.fifo)\Z"
+)
+SNS_ARN_RE = re.compile(_ARN_HEAD.format(service="sns") + r"[A-Za-z0-9_-]{1,256}\Z")
+#: SES rule set and rule names: letters, digits, '.', '_' and '-' (max 64), starting and
+#: ending with a letter or digit.
+SES_NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9])?\Z")
+_DOMAIN = r"(?=[A-Za-z0-9.-]{1,253}\Z)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+SES_RECIPIENT_RE = re.compile(
+    rf"^(?:[A-Za-z0-9!#$%&'*+/=?^_`|~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`|~-]+)*@|\.)?{_DOMAIN}\Z"
+)
+PRINCIPAL_RE = re.compile(
+    r"^(\d{12}|[a-z0-9-]+(\.[a-z0-9-]+)*\.amazonaws\.com|arn:aws:iam::\d{12}:(root|(role|user)/[A-Za-z0-9+=,.@_/-]{1,512}))\Z"
+)
+HTTP_ROUTE_RE = re.compile(r"^(GET|POST|PUT|PATCH|DELETE|ANY) /[A-Za-z0-9/{}_+.-]*\Z")
 
-    http: list[str] = Field(
+
+def _route(value: str) -> str:
+    if not HTTP_ROUTE_RE.match(value):
+        raise ValueError("use 'METHOD /path', e.g. 'POST /images'")
+    return value
+
+
+def _schedule_expr(value: str) -> str:
+    if not SCHEDULE_RE.match(value):
+        raise ValueError("use rate(5 minutes) or cron(0 12 * * ? *)")
+    return value
+
+
+def _principal(value: str) -> str:
+    if not PRINCIPAL_RE.match(value):
+        raise ValueError(
+            "use a 12-digit account id, a service principal (events.amazonaws.com) or an IAM role/user ARN"
+        )
+    return value
+
+
+def _recipient(value: str) -> str:
+    if not SES_RECIPIENT_RE.match(value):
+        raise ValueError(
+            "use an email address (orders@example.com), a domain (example.com) or '.example.com' "
+            "for all its subdomains"
+        )
+    return value
+
+
+HttpRoute = Annotated[str, AfterValidator(_route)]
+ScheduleExpr = Annotated[str, AfterValidator(_schedule_expr)]
+Principal = Annotated[str, AfterValidator(_principal)]
+SesRecipient = Annotated[str, AfterValidator(_recipient)]
+
+
+def _s3_event(value: str) -> str:
+    if value not in S3_EVENTS:
+        close = difflib.get_close_matches(value, S3_EVENTS, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ValueError(
+            f"{hint}use an S3 event type such as s3:ObjectCreated:*, s3:ObjectCreated:Put or "
+            "s3:ObjectRemoved:Delete (AWS's list of event types)"
+        )
+    return value
+
+
+S3Event = Annotated[
+    str, AfterValidator(_s3_event), WithJsonSchema({"type": "string", "enum": list(S3_EVENTS)})
+]
+
+
+def _unique(value: list[Any], what: str) -> list[Any]:
+    seen: set[Any] = set()
+    for item in value:
+        if item in seen:
+            raise ValueError(f"{item!r} is given twice: name each {what} once")
+        seen.add(item)
+    return value
+
+
+class S3Trigger(_Model):
+    """An S3 bucket notification invoking the alias."""
+
+    bucket: str = Field(description="Bucket name (3-63 lowercase letters, digits, '.', '-').")
+    events: list[S3Event] = Field(
+        default_factory=lambda: ["s3:ObjectCreated:*"],
+        min_length=1,
+        description="S3 event types, e.g. s3:ObjectCreated:*, s3:ObjectRemoved:Delete.",
+    )
+    prefix: str | None = Field(default=None, min_length=1, max_length=1024, description="Key prefix filter.")
+    suffix: str | None = Field(default=None, min_length=1, max_length=1024, description="Key suffix filter.")
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket(cls, value: str) -> str:
+        if not S3_BUCKET_RE.match(value) or ".." in value or IPV4_RE.match(value):
+            raise ValueError(
+                "use an S3 bucket name: 3-63 lowercase letters, digits, '.' and '-', starting and "
+                "ending with a letter or digit, no '..', not an IP address"
+            )
+        return value
+
+    @field_validator("events")
+    @classmethod
+    def _events(cls, value: list[str]) -> list[str]:
+        return _unique(value, "event")
+
+
+class StreamTrigger(_Model):
+    """A Kinesis or DynamoDB stream event source mapping on the alias."""
+
+    arn: str = Field(description="Kinesis stream ARN or DynamoDB stream ARN.")
+    starting_position: Literal["LATEST", "TRIM_HORIZON"] = Field(
+        default="LATEST", description="Where a new mapping starts reading."
+    )
+    batch_size: int = Field(default=100, ge=1, le=10000, description="Records per invocation (1-10000).")
+    batching_window: int = Field(
+        default=0, ge=0, le=300, description="Seconds to gather records before invoking (0-300)."
+    )
+    enabled: bool = Field(default=True, description="Whether the mapping polls.")
+
+    @field_validator("arn")
+    @classmethod
+    def _arn(cls, value: str) -> str:
+        if not (KINESIS_ARN_RE.match(value) or DYNAMODB_STREAM_ARN_RE.match(value)):
+            raise ValueError(
+                "use a Kinesis stream ARN (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME) or a DynamoDB "
+                "stream ARN (arn:aws:dynamodb:REGION:ACCOUNT:table/NAME/stream/LABEL)"
+            )
+        return value
+
+
+class SqsTrigger(_Model):
+    """An SQS queue event source mapping on the alias."""
+
+    arn: str = Field(description="Queue ARN (arn:aws:sqs:REGION:ACCOUNT:NAME).")
+    batch_size: int = Field(
+        default=10, ge=1, le=10000, description="Messages per invocation (1-10000; 10 for FIFO queues)."
+    )
+    batching_window: int = Field(
+        default=0,
+        ge=0,
+        le=300,
+        validate_default=True,
+        description="Seconds to gather messages (0-300; at least 1 when batch_size is above 10).",
+    )
+    enabled: bool = Field(default=True, description="Whether the mapping polls.")
+
+    @field_validator("arn")
+    @classmethod
+    def _arn(cls, value: str) -> str:
+        if not SQS_ARN_RE.match(value):
+            raise ValueError("use an SQS queue ARN: arn:aws:sqs:REGION:ACCOUNT:NAME")
+        return value
+
+    @field_validator("batch_size")
+    @classmethod
+    def _fifo(cls, value: int, info: ValidationInfo) -> int:
+        if str(info.data.get("arn", "")).endswith(".fifo") and value > 10:
+            raise ValueError("a FIFO queue takes a batch_size of at most 10")
+        return value
+
+    @field_validator("batching_window")
+    @classmethod
+    def _window(cls, value: int, info: ValidationInfo) -> int:
+        size = info.data.get("batch_size")
+        if isinstance(size, int) and size > 10 and value < 1:
+            raise ValueError("a batch_size above 10 needs a batching_window of at least 1 second")
+        return value
+
+
+class SnsTrigger(_Model):
+    """An SNS subscription of the alias (protocol lambda) to a topic."""
+
+    topic: str = Field(description="Topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME); not a FIFO topic.")
+
+    @field_validator("topic")
+    @classmethod
+    def _topic(cls, value: str) -> str:
+        if not SNS_ARN_RE.match(value):
+            if value.endswith(".fifo"):
+                raise ValueError("a FIFO topic cannot deliver to Lambda: use a standard topic")
+            raise ValueError("use an SNS topic ARN: arn:aws:sns:REGION:ACCOUNT:NAME")
+        return value
+
+
+class SesTrigger(_Model):
+    """An SES receipt rule, in a rule set, whose Lambda action invokes the alias."""
+
+    rule_set: str = Field(description="Receipt rule set; created when missing.")
+    rule: str | None = Field(default=None, description="Receipt rule name; shipyard-<name> when not given.")
+    recipients: list[SesRecipient] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Addresses, domains or .domain (all subdomains); empty: every verified identity.",
+    )
+    invocation: Literal["Event", "RequestResponse"] = Field(
+        default="Event",
+        description="Event: asynchronous; RequestResponse: the function can stop the rule set.",
+    )
+    enabled: bool = Field(default=True, description="Whether the rule is active.")
+    scan: bool = Field(default=False, description="Spam and virus scanning.")
+    activate: bool = Field(
+        default=False,
+        description="Make rule_set the active rule set (only one is active per region); off by default.",
+    )
+
+    @field_validator("rule_set", "rule")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        if value is not None and not SES_NAME_RE.match(value):
+            raise ValueError(
+                "use letters, digits, '.', '_' and '-' (max 64), starting and ending with a letter or digit"
+            )
+        return value
+
+    @field_validator("recipients")
+    @classmethod
+    def _recipients(cls, value: list[str]) -> list[str]:
+        return _unique([v.lower() for v in value], "recipient")
+
+
+class LambdaTriggers(_Model):
+    """The ways to invoke a function: direct, AWS service events (S3, Kinesis/DynamoDB streams,
+    SQS, SNS, SES), HTTP and schedules; every one points at the alias."""
+
+    http: list[HttpRoute] = Field(
         default_factory=list, description="API Gateway HTTP API routes, e.g. 'POST /images'."
     )
-    schedule: list[str] = Field(default_factory=list, description="EventBridge rate() or cron() expressions.")
-    s3: list[dict[str, Any]] = Field(
-        default_factory=list, description="S3 notifications: {bucket, events, prefix}."
+    schedule: list[ScheduleExpr] = Field(
+        default_factory=list, description="EventBridge rate() or cron() expressions."
     )
-    streams: list[dict[str, Any]] = Field(default_factory=list, description="Kinesis/DynamoDB stream ARNs.")
-    direct: list[str] = Field(default_factory=list, description="Principals allowed to invoke directly.")
+    s3: list[S3Trigger] = Field(
+        default_factory=list, description="S3 notifications: {bucket, events, prefix, suffix}."
+    )
+    streams: list[StreamTrigger] = Field(
+        default_factory=list,
+        description="Kinesis/DynamoDB streams: {arn, starting_position, batch_size, batching_window, "
+        "enabled}.",
+    )
+    sqs: list[SqsTrigger] = Field(
+        default_factory=list, description="SQS queues: {arn, batch_size, batching_window, enabled}."
+    )
+    sns: list[SnsTrigger] = Field(default_factory=list, description="SNS topics: {topic}.")
+    ses: list[SesTrigger] = Field(
+        default_factory=list,
+        description="SES receipt rules: {rule_set, rule, recipients, invocation, enabled, scan, activate}.",
+    )
+    direct: list[Principal] = Field(
+        default_factory=list, description="Principals allowed to invoke directly."
+    )
 
-    @field_validator("http")
-    @classmethod
-    def _http(cls, value: list[str]) -> list[str]:
-        for route in value:
-            if not re.match(r"^(GET|POST|PUT|PATCH|DELETE|ANY) /[A-Za-z0-9/{}_+.-]*\Z", route):
-                raise ValueError(f"{route!r}: use 'METHOD /path', e.g. 'POST /images'")
-        return value
-
-    @field_validator("schedule")
-    @classmethod
-    def _schedule(cls, value: list[str]) -> list[str]:
-        for expr in value:
-            if not SCHEDULE_RE.match(expr):
-                raise ValueError(f"{expr!r}: use rate(5 minutes) or cron(0 12 * * ? *)")
-        return value
+    @model_validator(mode="after")
+    def _once_each(self) -> LambdaTriggers:
+        """A source is named once: two mappings of one queue or stream, two subscriptions to
+        one topic or two rules of one name in a rule set are refused (AWS keeps one)."""
+        kinds: list[tuple[str, str, list[Any]]] = [
+            ("streams", "arn", [e.arn for e in self.streams]),
+            ("sqs", "arn", [e.arn for e in self.sqs]),
+            ("sns", "topic", [e.topic for e in self.sns]),
+            ("ses", "rule", [(e.rule_set, e.rule) for e in self.ses]),
+        ]
+        for kind, key, values in kinds:
+            for index, value in enumerate(values):
+                if value in values[:index]:
+                    shown = value[1] if kind == "ses" else value
+                    raise _FieldError(
+                        f"lambda.triggers.{kind}[{index}].{key}",
+                        shown,
+                        f"entry {values.index(value)} names the same {key}: give each entry its own"
+                        + (" rule name in the rule set" if kind == "ses" else ""),
+                    )
+        return self
 
 
 class LambdaSection(_Model):
@@ -363,6 +712,9 @@ class LambdaSection(_Model):
     role: str | None = Field(default=None, description="IAM role ARN; created when absent.")
     alias: str = Field(default="live", description="Alias moved to each new version.")
     triggers: LambdaTriggers = Field(default_factory=LambdaTriggers)
+    canary: LambdaCanary | None = Field(
+        default=None, description="Deploy as a canary, watch it, then promote or roll back."
+    )
 
     @field_validator("handler")
     @classmethod
@@ -675,6 +1027,8 @@ def _fix_for(error: Mapping[str, Any], model_fields: list[str]) -> str:
 def _fields_at(loc: tuple[Any, ...]) -> list[str]:
     model: Any = Service
     for part in loc[:-1]:
+        if isinstance(part, int):  # an index into a list of models
+            continue
         field = model.model_fields.get(part) if isinstance(part, str) else None
         if field is None:
             for candidate in model.model_fields.values():
@@ -692,6 +1046,18 @@ def _fields_at(loc: tuple[Any, ...]) -> list[str]:
             return []
         model = inner[0]
     return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    """``lambda.triggers.s3[1].bucket``: a list index in brackets, as in the text check."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int) and not isinstance(part, bool):
+            out += f"[{part}]"
+        else:
+            name = "''" if part == "" else str(part)  # an empty key is named too
+            out += f".{name}" if out else name
+    return out
 
 
 _UNION_TAGS = {"Ports", "list[int]", "int", "str", "SecretRef", "none"}
@@ -720,7 +1086,7 @@ def errors_from_validation(exc: ValidationError, source: str | None) -> SpecErro
         if isinstance(inner, _FieldError):
             field, value, fix = inner.field, inner.value, inner.fix
         else:
-            field = ".".join(str(p) if p != "" else "''" for p in loc)  # an empty key is named too
+            field = _field_name(loc)
             value = error.get("input")
             fix = _fix_for(error, _fields_at(loc))
         if field in seen:  # union members repeat the same field: keep the first message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,12 @@ class Options:
     work_dir: Path | None = None
     timeout: int | None = None
     endpoint_url: str | None = None
-    #: lambda: the canary's weight in percent (0: no canary)
-    canary: int = 0
+    #: lambda: the canary's weight in percent (0: no canary; None: the spec's lambda.canary)
+    canary: int | None = None
+    #: lambda: how long to watch the canary before promoting it, in seconds or as ``5m``
+    #: (None: the spec's; 0: no watch)
+    watch: float | str | None = None
+    #: lambda: CloudWatch alarms that roll the canary back (None: the spec's)
+    alarms: Sequence[str] | None = None
     #: rollback: the version to go back to (default: the previous one)
     to: str | None = None

@@ -9,6 +9,7 @@ the module only through ansible-runner's 0600 secret vars file (deleted after th
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,11 +20,13 @@ from shipyard.core import aws
 from shipyard.core.errors import OperationError, SpecError
 from shipyard.core.fsutil import atomic_write
 from shipyard.core.inputs import secret_vars
-from shipyard.core.progress import ProgressCallback
+from shipyard.core.progress import ProgressCallback, say
 from shipyard.core.results import Result
 from shipyard.core.runner import default_work_dir, run_playbook
 from shipyard.core.spec import LoadedSpec, as_loaded
 from shipyard.strategies._options import Options
+from shipyard.strategies.lambda_ import canary as canary_
+from shipyard.strategies.lambda_.canary import CanaryOutcome
 from shipyard.strategies.lambda_.package import PackageResult, package, section
 
 MODULE = "shipyard.deploy.lambda_function"
@@ -54,6 +57,8 @@ class LambdaResult(Result):
     run_dir: str
     duration: float
     package: PackageResult | None = field(default=None)
+    #: a watched canary's end (deploy with a watch): promoted, or the alarm that rolled it back
+    canary: CanaryOutcome | None = field(default=None)
 
 
 def _inventory(work: Path) -> Path:
@@ -78,8 +83,11 @@ def lambda_vars(spec: LoadedSpec, pkg: PackageResult | None, canary: int) -> dic
         "canary": canary,
         "triggers": {
             "direct": list(trig.direct),
-            "s3": [dict(e) for e in trig.s3],
-            "streams": [dict(e) for e in trig.streams],
+            "s3": [e.model_dump(exclude_none=True) for e in trig.s3],
+            "streams": [e.model_dump() for e in trig.streams],
+            "sqs": [e.model_dump() for e in trig.sqs],
+            "sns": [e.model_dump() for e in trig.sns],
+            "ses": [e.model_dump(exclude_none=True) for e in trig.ses],
             "http": list(trig.http),
             "schedule": list(trig.schedule),
         },
@@ -172,11 +180,71 @@ def run(
 
 
 def deploy(spec: LoadedSpec, opts: Options) -> LambdaResult:
-    """Package the ZIP, then reconcile the function, its version, alias and triggers."""
-    return run(
-        spec, "deploy", endpoint_url=opts.endpoint_url, canary=opts.canary, check=opts.check,
+    """Package the ZIP, then reconcile the function, its version, alias and triggers.
+
+    With a canary watch (``lambda.canary`` or ``opts.watch``/``opts.alarms``): the alias is
+    weighted, watched, then promoted, or rolled back when an alarm fires (a failed result
+    naming it). Check mode does not watch.
+    """
+    if spec.service.lambda_ is None:  # not a function: run says so
+        return run(spec, "deploy", endpoint_url=opts.endpoint_url, check=opts.check)
+    plan = canary_.plan(spec, canary=opts.canary, watch=opts.watch, alarms=opts.alarms)
+    cloudwatch = settings = None
+    if plan.watch:
+        settings = aws.resolve(opts.endpoint_url)
+        cloudwatch = settings.client("cloudwatch")
+        canary_.check_alarms(cloudwatch, plan)
+    deployed = run(
+        spec, "deploy", endpoint_url=opts.endpoint_url, canary=plan.weight, check=opts.check,
         diff=opts.diff, progress=opts.progress, work_dir=opts.work_dir, timeout=opts.timeout,
     )  # fmt: skip
+    if cloudwatch is None or settings is None or not deployed.ok:
+        return deployed
+    if opts.check:
+        say(opts.progress, f"check mode: the canary would be watched for {canary_.duration_text(plan.watch)}")
+        return deployed
+    if not deployed.weights:
+        whole = f"alias {deployed.alias} is wholly on version {deployed.alias_version}"
+        say(opts.progress, f"canary: {whole} (a first version, or nothing new): nothing to watch")
+        return deployed
+    version = next(iter(deployed.weights))
+    outcome = canary_.watch(
+        cloudwatch, plan, function=spec.service.name, alias=deployed.alias, version=version,
+        hint=canary_.finish_hint(spec, opts.endpoint_url), progress=opts.progress,
+    )  # fmt: skip
+    now = canary_.moved(settings.client("lambda"), spec.service.name, deployed.alias, version)
+    if now is not None:  # promoted or rolled back by someone else meanwhile: leave it so
+        extra = "".join(f" +{v} at {w:.0%}" for v, w in now[1].items())
+        note = f"the alias changed during the watch (now {deployed.alias} -> {now[0]}{extra}): left as it is"
+        say(opts.progress, f"canary: {note}")
+        return dataclasses.replace(
+            deployed, ok=outcome.ok, alias_version=now[0], weights=now[1], canary=outcome,
+            message=None if outcome.ok else f"canary: {outcome.message}; {note}",
+            actions=(*deployed.actions, f"canary: {outcome.message}; {note}"),
+        )  # fmt: skip
+    after = (promote if outcome.ok else rollback)(spec, opts)
+    return _after_watch(deployed, outcome, after)
+
+
+def _after_watch(deployed: LambdaResult, outcome: CanaryOutcome, after: LambdaResult) -> LambdaResult:
+    """The deploy's result once its canary is promoted or rolled back."""
+    done = f"promoted: alias {after.alias} -> {after.alias_version}" if outcome.ok else (
+        f"rolled back: alias {after.alias} -> {after.alias_version}"
+    )  # fmt: skip
+    if not after.ok:
+        done = f"{'promote' if outcome.ok else 'rollback'} failed: {after.message}"
+    message = None if outcome.ok and after.ok else f"canary: {outcome.message}; {done}"
+    return dataclasses.replace(
+        deployed,
+        ok=outcome.ok and after.ok,
+        changed=deployed.changed or after.changed,
+        alias_version=after.alias_version,
+        weights=dict(after.weights),
+        actions=(*deployed.actions, f"canary: {outcome.message}; {done}", *after.actions),
+        message=message,
+        duration=round(deployed.duration + outcome.watched + after.duration, 3),
+        canary=outcome,
+    )
 
 
 def rollback(spec: LoadedSpec, opts: Options) -> LambdaResult:

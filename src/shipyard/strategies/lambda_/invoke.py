@@ -10,6 +10,7 @@ child is killed) and its memory is applied as ``RLIMIT_AS`` (memory + interprete
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import resource
@@ -25,7 +26,7 @@ from typing import IO, Any, ClassVar
 
 from shipyard.core.errors import SpecError
 from shipyard.core.results import Result
-from shipyard.core.spec import LoadedSpec
+from shipyard.core.spec import LambdaTriggers, LoadedSpec
 from shipyard.strategies.lambda_.package import NotReadable, base_env, read_regular, section
 
 #: Lambda's limit for a synchronous invoke's payload; a bigger --event is refused unread.
@@ -243,74 +244,270 @@ def read_event(event: str, *, stdin: IO[str] | None = None) -> Any:
 
 # -- sample events -------------------------------------------------------------------------------
 
-SAMPLE_KINDS = ("s3", "apigw", "schedule", "kinesis", "dynamodb", "direct")
+#: The kinds ``shipyard invoke --sample`` knows (``apigw`` is ``http``'s older name).
+SAMPLE_KINDS = ("ses", "sqs", "sns", "s3", "kinesis", "dynamodb", "http", "schedule", "apigw", "direct")
+_REGION, _ACCOUNT = "us-east-1", "123456789012"
+_TIME, _EPOCH = "2026-01-01T12:00:00.000Z", 1767268800
+_ID = "c9a3b0a4-1f6e-4a5b-9d43-0d4c8f2a7e11"
+_SEQUENCE = "49590338271490256608559692538361571095921575989136588898"
 
 
-def sample_event(kind: str, spec: LoadedSpec | None = None) -> dict[str, Any]:
-    """A sample event for a trigger kind, filled from the spec's triggers where it names them."""
-    trig = spec.service.lambda_.triggers if spec is not None and spec.service.lambda_ is not None else None
+def _arn_region(arn: str) -> str:
+    return arn.split(":")[3]
+
+
+def _records(trig: LambdaTriggers | None, kind: str, name: str) -> dict[str, Any]:
+    if kind == "ses":
+        rule = trig.ses[0] if trig and trig.ses else None
+        to = next((r for r in (rule.recipients if rule else []) if "@" in r), None)
+        if to is None:
+            domain = rule.recipients[0].lstrip(".") if rule and rule.recipients else "example.com"
+            to = f"orders@{domain}"
+        headers = [
+            {"name": "From", "value": "Jane Doe <jane@example.org>"},
+            {"name": "To", "value": to},
+            {"name": "Subject", "value": "Order 42"},
+            {"name": "Message-ID", "value": "<0123456789@example.org>"},
+            {"name": "Date", "value": "Thu, 01 Jan 2026 12:00:00 +0000"},
+        ]
+        verdict = {"status": "PASS"}
+        return {
+            "Records": [
+                {
+                    "eventSource": "aws:ses",
+                    "eventVersion": "1.0",
+                    "ses": {
+                        "mail": {
+                            "timestamp": _TIME,
+                            "source": "jane@example.org",
+                            "messageId": "o3vrnil0e2ic28trm7dfhrc2v0clambda4nbp0g01",
+                            "destination": [to],
+                            "headersTruncated": False,
+                            "headers": headers,
+                            "commonHeaders": {
+                                "returnPath": "jane@example.org",
+                                "from": ["Jane Doe <jane@example.org>"],
+                                "date": "Thu, 01 Jan 2026 12:00:00 +0000",
+                                "to": [to],
+                                "messageId": "<0123456789@example.org>",
+                                "subject": "Order 42",
+                            },
+                        },
+                        "receipt": {
+                            "timestamp": _TIME,
+                            "processingTimeMillis": 574,
+                            "recipients": [to],
+                            "spamVerdict": verdict,
+                            "virusVerdict": verdict,
+                            "spfVerdict": verdict,
+                            "dkimVerdict": verdict,
+                            "dmarcVerdict": verdict,
+                            "action": {
+                                "type": "Lambda",
+                                "functionArn": f"arn:aws:lambda:{_REGION}:{_ACCOUNT}:function:{name}",
+                                "invocationType": rule.invocation if rule else "Event",
+                            },
+                        },
+                    },
+                }
+            ]
+        }
+    if kind == "sqs":
+        arn = trig.sqs[0].arn if trig and trig.sqs else f"arn:aws:sqs:{_REGION}:{_ACCOUNT}:my-queue"
+        body = '{"order": 42}'
+        return {
+            "Records": [
+                {
+                    "messageId": _ID,
+                    "receiptHandle": "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a...",
+                    "body": body,
+                    "attributes": {
+                        "ApproximateReceiveCount": "1",
+                        "SentTimestamp": str(_EPOCH * 1000),
+                        "SenderId": "AIDAIENQZJOLO23YVJ4VO",
+                        "ApproximateFirstReceiveTimestamp": str(_EPOCH * 1000 + 2),
+                    },
+                    "messageAttributes": {},
+                    "md5OfBody": hashlib.md5(body.encode(), usedforsecurity=False).hexdigest(),
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": arn,
+                    "awsRegion": _arn_region(arn),
+                }
+            ]
+        }
+    if kind == "sns":
+        topic = trig.sns[0].topic if trig and trig.sns else f"arn:aws:sns:{_REGION}:{_ACCOUNT}:my-topic"
+        return {
+            "Records": [
+                {
+                    "EventVersion": "1.0",
+                    "EventSubscriptionArn": f"{topic}:{_ID}",
+                    "EventSource": "aws:sns",
+                    "Sns": {
+                        "SignatureVersion": "1",
+                        "Timestamp": _TIME,
+                        "Signature": "tcc6faL2yUC6dgZdmrwh1Y4cGa/ebXEkAi6RibDsvpi+tE/1+82j...65r==",
+                        "SigningCertUrl": f"https://sns.{_arn_region(topic)}.amazonaws.com/"
+                        "SimpleNotificationService-0000000000000000000000.pem",
+                        "MessageId": "95df01b4-ee98-5cb9-9903-4c221d41eb5e",
+                        "Message": '{"order": 42}',
+                        "MessageAttributes": {"kind": {"Type": "String", "Value": "order"}},
+                        "Type": "Notification",
+                        "UnsubscribeUrl": f"https://sns.{_arn_region(topic)}.amazonaws.com/"
+                        f"?Action=Unsubscribe&SubscriptionArn={topic}:{_ID}",
+                        "TopicArn": topic,
+                        "Subject": "order",
+                    },
+                }
+            ]
+        }
     if kind == "s3":
-        bucket = str(trig.s3[0].get("bucket", "my-bucket")) if trig and trig.s3 else "my-bucket"
+        entry = trig.s3[0] if trig and trig.s3 else None
+        bucket = entry.bucket if entry else "my-bucket"
+        prefix = entry.prefix if entry and entry.prefix else "images/"
+        key = f"{prefix}cat{entry.suffix if entry and entry.suffix else '.png'}"
         return {
             "Records": [
                 {
                     "eventVersion": "2.1",
                     "eventSource": "aws:s3",
-                    "awsRegion": "us-east-1",
-                    "eventTime": "1970-01-01T00:00:00.000Z",
+                    "awsRegion": _REGION,
+                    "eventTime": _TIME,
                     "eventName": "ObjectCreated:Put",
+                    "userIdentity": {"principalId": "AWS:AIDAINPONIXQXHT3IKHL2"},
+                    "requestParameters": {"sourceIPAddress": "203.0.113.10"},
+                    "responseElements": {
+                        "x-amz-request-id": "D82B88E5F771F645",
+                        "x-amz-id-2": "vlR7PnpV2Ce81l0PRw6jlUpck7Jo5ZsQjryTjKlc5aLWGVHPZLj5NeC6q",
+                    },
                     "s3": {
                         "s3SchemaVersion": "1.0",
-                        "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
-                        "object": {"key": "images/cat.png", "size": 1024, "eTag": "0123456789abcdef"},
+                        "configurationId": f"shipyard-{name}-0",
+                        "bucket": {
+                            "name": bucket,
+                            "ownerIdentity": {"principalId": "A3I5XTEXAMAI3E"},
+                            "arn": f"arn:aws:s3:::{bucket}",
+                        },
+                        "object": {
+                            "key": key,
+                            "size": 1024,
+                            "eTag": "d41d8cd98f00b204e9800998ecf8427e",
+                            "sequencer": "0A1B2C3D4E5F678901",
+                        },
                     },
                 }
             ]
         }
-    if kind == "apigw":
+    raise AssertionError(kind)
+
+
+def _stream_arn(trig: LambdaTriggers | None, service: str) -> str | None:
+    for entry in trig.streams if trig else []:
+        if entry.arn.split(":")[2] == service:
+            return entry.arn
+    return None
+
+
+def sample_event(kind: str, spec: LoadedSpec | None = None) -> dict[str, Any]:
+    """A realistic sample event for a trigger kind, shaped like AWS's documented events and
+    filled from the spec's triggers where it names them (bucket, queue, topic, stream, route)."""
+    trig = spec.service.lambda_.triggers if spec is not None and spec.service.lambda_ is not None else None
+    name = spec.service.name if spec is not None else "my-function"
+    if kind in ("ses", "sqs", "sns", "s3"):
+        return _records(trig, kind, name)
+    if kind in ("http", "apigw"):
         method, _, path = (trig.http[0] if trig and trig.http else "GET /").partition(" ")
         return {
             "version": "2.0",
             "routeKey": f"{method} {path}",
             "rawPath": path,
             "rawQueryString": "",
-            "headers": {"content-type": "application/json"},
-            "requestContext": {"http": {"method": method, "path": path}, "stage": "$default"},
+            "headers": {
+                "accept": "application/json",
+                "content-type": "application/json",
+                "host": f"a1b2c3d4e5.execute-api.{_REGION}.amazonaws.com",
+                "user-agent": "curl/8.5.0",
+                "x-forwarded-for": "203.0.113.10",
+                "x-forwarded-proto": "https",
+            },
+            "requestContext": {
+                "accountId": _ACCOUNT,
+                "apiId": "a1b2c3d4e5",
+                "domainName": f"a1b2c3d4e5.execute-api.{_REGION}.amazonaws.com",
+                "domainPrefix": "a1b2c3d4e5",
+                "http": {
+                    "method": method,
+                    "path": path,
+                    "protocol": "HTTP/1.1",
+                    "sourceIp": "203.0.113.10",
+                    "userAgent": "curl/8.5.0",
+                },
+                "requestId": "JKJaXmPLvHcESHA=",
+                "routeKey": f"{method} {path}",
+                "stage": "$default",
+                "time": "01/Jan/2026:12:00:00 +0000",
+                "timeEpoch": _EPOCH * 1000,
+            },
             "body": "{}",
             "isBase64Encoded": False,
         }
     if kind == "schedule":
+        expr = trig.schedule[0] if trig and trig.schedule else "rate(1 hour)"
+        rule = f"shipyard-{name}-{hashlib.sha256(expr.encode()).hexdigest()[:8]}"
         return {
             "version": "0",
-            "id": "00000000-0000-0000-0000-000000000000",
+            "id": _ID,
             "detail-type": "Scheduled Event",
             "source": "aws.events",
-            "time": "1970-01-01T00:00:00Z",
-            "region": "us-east-1",
-            "resources": ["arn:aws:events:us-east-1:123456789012:rule/my-schedule"],
+            "account": _ACCOUNT,
+            "time": "2026-01-01T12:00:00Z",
+            "region": _REGION,
+            "resources": [f"arn:aws:events:{_REGION}:{_ACCOUNT}:rule/{rule}"],
             "detail": {},
         }
     if kind == "kinesis":
+        arn = _stream_arn(trig, "kinesis") or f"arn:aws:kinesis:{_REGION}:{_ACCOUNT}:stream/my-stream"
         return {
             "Records": [
                 {
-                    "eventSource": "aws:kinesis",
-                    "eventName": "aws:kinesis:record",
                     "kinesis": {
+                        "kinesisSchemaVersion": "1.0",
                         "partitionKey": "1",
+                        "sequenceNumber": _SEQUENCE,
                         "data": "eyJoZWxsbyI6ICJ3b3JsZCJ9",
-                        "sequenceNumber": "1",
+                        "approximateArrivalTimestamp": float(_EPOCH),
                     },
+                    "eventSource": "aws:kinesis",
+                    "eventVersion": "1.0",
+                    "eventID": f"shardId-000000000006:{_SEQUENCE}",
+                    "eventName": "aws:kinesis:record",
+                    "invokeIdentityArn": f"arn:aws:iam::{_ACCOUNT}:role/shipyard-{name}-lambda",
+                    "awsRegion": _arn_region(arn),
+                    "eventSourceARN": arn,
                 }
             ]
         }
     if kind == "dynamodb":
+        arn = _stream_arn(trig, "dynamodb") or (
+            f"arn:aws:dynamodb:{_REGION}:{_ACCOUNT}:table/my-table/stream/2026-01-01T00:00:00.000"
+        )
         return {
             "Records": [
                 {
-                    "eventSource": "aws:dynamodb",
+                    "eventID": "c4ca4238a0b923820dcc509a6f75849b",
                     "eventName": "INSERT",
-                    "dynamodb": {"Keys": {"id": {"S": "1"}}, "NewImage": {"id": {"S": "1"}}},
+                    "eventVersion": "1.1",
+                    "eventSource": "aws:dynamodb",
+                    "awsRegion": _arn_region(arn),
+                    "dynamodb": {
+                        "ApproximateCreationDateTime": float(_EPOCH),
+                        "Keys": {"id": {"S": "1"}},
+                        "NewImage": {"id": {"S": "1"}, "size": {"N": "1024"}},
+                        "SequenceNumber": "4421584500000000017450439091",
+                        "SizeBytes": 26,
+                        "StreamViewType": "NEW_AND_OLD_IMAGES",
+                    },
+                    "eventSourceARN": arn,
                 }
             ]
         }
