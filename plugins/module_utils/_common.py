@@ -60,6 +60,17 @@ def check_service_name(name):
     return None
 
 
+#: a release id is a directory name under releases/ (the spec's version)
+RELEASE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}\Z")
+
+
+def check_release(release):
+    """Return None when ``release`` is a valid release id (a plain directory name), else a message."""
+    if not RELEASE_RE.match(release or "") or release in (".", ".."):
+        return "release=%r: use letters, digits, '.', '_', '+' or '-' (a directory name)" % (release,)
+    return None
+
+
 def check_ports(ports, field="ports"):
     """Return None when ``ports`` is a list of unique TCP ports, else a message naming the fix."""
     seen = set()

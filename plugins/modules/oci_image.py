@@ -130,6 +130,7 @@ import shutil
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.shipyard.deploy.plugins.module_utils._common import (
     ShipyardModuleError,
+    check_release,
     check_service_name,
 )
 from ansible_collections.shipyard.deploy.plugins.module_utils._fs import atomic_write
@@ -146,7 +147,6 @@ from ansible_collections.shipyard.deploy.plugins.module_utils._oci_image import 
 )
 
 IMAGE_RE = re.compile(r"^[a-z0-9][a-z0-9.-]*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)+\Z")
-RELEASE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}\Z")
 
 
 class OciImageFailure(ShipyardModuleError):
@@ -159,9 +159,9 @@ def validate_params(params):
     message = check_service_name(params["service"])
     if message:
         problems.append(message)
-    if not RELEASE_RE.match(params["release"] or "") or params["release"] in (".", ".."):
-        problems.append("release=%r: use letters, digits, '.', '_', '+' or '-' (a directory name)"
-                        % (params["release"],))
+    message = check_release(params["release"])
+    if message:
+        problems.append(message)
     if not IMAGE_RE.match(params["image"] or ""):
         problems.append("image=%r: give <registry host:port>/<repository> in lower case, "
                         "without a tag or digest" % (params["image"],))

@@ -147,6 +147,7 @@ from ansible_collections.shipyard.deploy.plugins.module_utils._archive import (
 )
 from ansible_collections.shipyard.deploy.plugins.module_utils._common import (
     ShipyardModuleError,
+    check_release,
     check_service_name,
     run_module,
 )
@@ -156,7 +157,6 @@ from ansible_collections.shipyard.deploy.plugins.module_utils._instances import 
     releases_dir,
 )
 
-RELEASE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}\Z")
 SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}\Z")
 _CHUNK = 1 << 20
 
@@ -171,9 +171,9 @@ def validate_params(params):
     message = check_service_name(params["service"])
     if message:
         problems.append(message)
-    if not RELEASE_RE.match(params["release"] or "") or params["release"] in (".", ".."):
-        problems.append("release=%r: use letters, digits, '.', '_', '+' or '-' (a directory name)"
-                        % (params["release"],))
+    message = check_release(params["release"])
+    if message:
+        problems.append(message)
     if not SHA256_RE.match(params["sha256"] or ""):
         problems.append("sha256=%r: give 64 hex digits" % (params["sha256"],))
     if params["kind"] != "tarball":
