@@ -101,3 +101,10 @@ def test_deploy_of_an_ami_spec_is_refused_before_any_playbook(
         api.deploy(spec)
     assert main(["deploy", str(ROOT / "services" / "hello.yml"), "--strategy", "ami", "-q"]) == 2
     assert "the ami strategy has no deploy" in capsys.readouterr().err
+
+
+def test_every_test_module_has_a_name_of_its_own() -> None:
+    """pytest imports test modules by their basename (no packages under tests/): two files of
+    one name in different folders break the whole collection."""
+    names = [p.name for p in (ROOT / "tests").rglob("test_*.py")]
+    assert sorted(n for n in set(names) if names.count(n) > 1) == []
