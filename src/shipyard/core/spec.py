@@ -10,6 +10,7 @@ anything is touched.
 from __future__ import annotations
 
 import difflib
+import errno
 import os
 import re
 import shlex
@@ -35,6 +36,7 @@ from pydantic import (
 from shipyard.core import safeyaml
 from shipyard.core.constants import StrategyName
 from shipyard.core.errors import SpecError, SpecErrors
+from shipyard.core.fsutil import NotReadable, read_regular
 
 NAME_RE = re.compile(r"^[a-z](?:[a-z0-9-]{0,38}[a-z0-9])?\Z")
 NAME_FIX = "use lowercase letters, digits and '-' (max 40), starting with a letter"
@@ -1240,32 +1242,21 @@ class LoadedSpec:
 
 def read_secret_file(path: Path) -> str:
     """A secret file's one line: only a regular file of at most :data:`MAX_SECRET_BYTES`,
-    checked on the open descriptor before a byte is read (a FIFO never blocks, /dev/zero is
-    refused, a huge file is not read).
+    checked on the open descriptor before a byte is read (:func:`shipyard.core.fsutil.read_regular`:
+    a FIFO never blocks, /dev/zero is refused, a huge file is not read).
 
     Raises:
         FileNotFoundError: no such file.
         ValueError: not a regular file, too large, not UTF-8, or unreadable.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | getattr(os, "O_NOCTTY", 0))
-    except FileNotFoundError:
-        raise
-    except OSError as exc:
-        raise ValueError(f"the secret file cannot be opened ({exc.strerror}): check the path") from None
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise ValueError(
-                "the secret file is not a regular file (a device, FIFO or directory): give a file"
-            )
-        if info.st_size > MAX_SECRET_BYTES:
-            raise ValueError(
-                f"the secret file has {info.st_size} bytes: a secret is one line (at most 64 KiB)"
-            )
-        raw = handle.read(MAX_SECRET_BYTES + 1)
-    if len(raw) > MAX_SECRET_BYTES:
-        raise ValueError("the secret file grew past 64 KiB while it was read: a secret is one line")
+        raw = read_regular(path, MAX_SECRET_BYTES)
+    except NotReadable as exc:
+        if exc.errno == errno.ENOENT:
+            raise FileNotFoundError(errno.ENOENT, "no such file", str(path)) from None
+        raise ValueError(
+            f"the secret file is {exc}: give a regular file of at most 64 KiB holding one line"
+        ) from None
     try:
         return raw.decode("utf-8").rstrip("\n")
     except UnicodeDecodeError:

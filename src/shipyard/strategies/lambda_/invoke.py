@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import IO, Any, ClassVar
 
 from shipyard.core.errors import SpecError
+from shipyard.core.fsutil import NotReadable, read_regular
 from shipyard.core.results import Result
 from shipyard.core.spec import LambdaTriggers, LoadedSpec
-from shipyard.strategies.lambda_.package import NotReadable, base_env, read_regular, section
+from shipyard.strategies.lambda_.package import base_env, section
 
 #: Lambda's limit for a synchronous invoke's payload; a bigger --event is refused unread.
 MAX_EVENT = 6 * 1024 * 1024
