@@ -16,7 +16,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,14 @@ from typing import Any
 from shipyard import strategies
 from shipyard.core import aws
 from shipyard.core.errors import SpecError
-from shipyard.core.inputs import DEFAULT_INVENTORY, inventory_path, verify_artifact, verify_url_artifact
+from shipyard.core.inputs import (
+    DEFAULT_INVENTORY,
+    inventory_candidate,
+    inventory_path,
+    secret_values,
+    verify_artifact,
+    verify_url_artifact,
+)
 from shipyard.core.progress import ProgressCallback
 from shipyard.core.results import Result, to_jsonable
 from shipyard.core.spec import LoadedSpec, load_spec
@@ -96,8 +102,7 @@ _AWS_STRATEGIES = ("ami", "lambda")
 
 def _lab_inventory(inventory: Path | str | None) -> Path | None:
     """The inventory a command targets, if it exists (the lab's when none is named)."""
-    env = os.environ.get("SHIPYARD_INVENTORY")
-    path = Path(inventory) if inventory is not None else Path(env) if env else DEFAULT_INVENTORY
+    path, _ = inventory_candidate(inventory)
     return path if path.is_file() else None
 
 
@@ -260,7 +265,7 @@ def invoke(
     """Run the spec's handler locally from its built ZIP with ``event``."""
     loaded = load_spec(spec)
     pkg = lambda_package.package(loaded, out_dir=Path(out_dir) if out_dir is not None else None)
-    secrets = {k: v.get_secret_value() for k, v in loaded.resolve_secrets().items()}
+    secrets = secret_values(loaded)
     endpoint = _endpoint(endpoint_url, None, None)
     return lambda_invoke.invoke_zip(
         loaded, pkg.path, {} if event is None else event, endpoint_url=endpoint, secrets=secrets

@@ -27,6 +27,15 @@ DEFAULT_INVENTORY = Path("inventories/lab/hosts.yml")
 MAX_INVENTORY_BYTES = 16 * 1024 * 1024
 
 
+def inventory_candidate(inventory: Path | str | None) -> tuple[Path, str | None]:
+    """The inventory a command targets, and how it was named (``--inventory``,
+    ``SHIPYARD_INVENTORY``, or None for the lab's default); it may not exist."""
+    if inventory is not None:
+        return Path(inventory), "--inventory"
+    env = os.environ.get("SHIPYARD_INVENTORY")
+    return (Path(env), "SHIPYARD_INVENTORY") if env else (DEFAULT_INVENTORY, None)
+
+
 def inventory_path(inventory: Path | str | None) -> Path:
     """The inventory to use: ``inventory``, else $SHIPYARD_INVENTORY, else the lab's; it must exist.
 
@@ -34,19 +43,16 @@ def inventory_path(inventory: Path | str | None) -> Path:
         SpecError: a given inventory (``--inventory`` or $SHIPYARD_INVENTORY) does not exist (exit 2).
         SetupError: none was given and the lab's is missing: no lab is up (exit 4).
     """
-    env = os.environ.get("SHIPYARD_INVENTORY")
-    inv = Path(inventory) if inventory is not None else Path(env) if env else DEFAULT_INVENTORY
+    inv, named_by = inventory_candidate(inventory)
     if inv.exists():
         return inv
-    if inventory is None and not env:
+    if named_by is None:
         raise SetupError(
             f"no inventory: the lab's ({DEFAULT_INVENTORY}) is missing, so no lab is up: "
             "run `shipyard lab up`, or pass --inventory FILE"
         )
     raise SpecError(
-        "--inventory" if inventory is not None else "SHIPYARD_INVENTORY",
-        str(inv),
-        "the inventory does not exist: run `shipyard lab up` or pass --inventory FILE",
+        named_by, str(inv), "the inventory does not exist: run `shipyard lab up` or pass --inventory FILE"
     )
 
 
@@ -160,6 +166,11 @@ def verify_url_artifact(spec: LoadedSpec, *, timeout: float = 30) -> None:
         )
 
 
+def secret_values(spec: LoadedSpec) -> dict[str, str]:
+    """Every secret's value, read on the controller (for a playbook or a local invoke)."""
+    return {k: v.get_secret_value() for k, v in spec.resolve_secrets().items()}
+
+
 def secret_vars(spec: LoadedSpec) -> dict[str, Any]:
-    """The ``shipyard_secrets`` variable: every secret's value, read on the controller."""
-    return {"shipyard_secrets": {k: v.get_secret_value() for k, v in spec.resolve_secrets().items()}}
+    """The ``shipyard_secrets`` variable of the playbooks."""
+    return {"shipyard_secrets": secret_values(spec)}
