@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shipyard.core import ansible_vars, collection
+from shipyard.core import ansible_vars, collection, sysutil
 from shipyard.core.errors import DeployTimeout, OperationError, SetupError
 from shipyard.core.progress import EventKind, ProgressCallback, ProgressEvent
 
@@ -342,29 +342,6 @@ _POLL_SECONDS = 0.5
 _INTERRUPT_GRACE = 10.0
 
 
-def _children(pid: int) -> set[int]:
-    """Every live descendant of ``pid`` (from /proc; ansible's workers are in sessions of
-    their own, so a process group does not reach them)."""
-    parents: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        parents.setdefault(ppid, []).append(int(entry.name))
-    out: set[int] = set()
-    todo = [pid]
-    while todo:
-        for child in parents.get(todo.pop(), ()):
-            if child not in out:
-                out.add(child)
-                todo.append(child)
-    return out
-
-
 class _Interrupt:
     """SIGINT/SIGTERM during a run: stop ansible-playbook and everything it started.
 
@@ -403,46 +380,27 @@ class _Interrupt:
         """ansible-runner's cancel callback: True ends the run (SIGKILL to its group)."""
         if self.requested is None:
             return False
-        self.seen |= _children(os.getpid())
+        self.seen |= sysutil.descendants(os.getpid())
         if not self._sent:
             self._sent = True
-            for pid in self.seen:
-                with contextlib.suppress(OSError):
-                    if _parent(pid) == os.getpid():
-                        os.kill(pid, signal.SIGINT)
+            for pid in sysutil.children(os.getpid()):  # ansible-playbook
+                sysutil.kill(pid, signal.SIGINT)
         return self.forced or time.monotonic() - self.requested > _INTERRUPT_GRACE
 
     def reap(self) -> None:
         """Kill what the interrupted run left alive (TERM, then KILL after 2 s)."""
         if self.requested is None:
             return
-        alive = {pid for pid in self.seen | _children(os.getpid()) if _exists(pid)}
+        alive = {pid for pid in self.seen | sysutil.descendants(os.getpid()) if sysutil.alive(pid)}
         for sig in (signal.SIGTERM, signal.SIGKILL):
             for pid in alive:
-                with contextlib.suppress(OSError):
-                    os.kill(pid, sig)
+                sysutil.kill(pid, sig)
             deadline = time.monotonic() + 2
             while alive and time.monotonic() < deadline:
-                alive = {pid for pid in alive if _exists(pid)}
+                alive = {pid for pid in alive if sysutil.alive(pid)}
                 time.sleep(0.05)
             if not alive:
                 return
-
-
-def _parent(pid: int) -> int | None:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _exists(pid: int) -> bool:
-    """True while ``pid`` is a live process (a zombie counts as gone)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
 
 
 def run_playbook(

@@ -204,6 +204,19 @@ def children(pid: int) -> list[int]:
     return out
 
 
+def descendants(pid: int) -> set[int]:
+    """Every live descendant of ``pid``: children, their children, … (a process group does not
+    reach them all: ansible's workers, for one, live in sessions of their own)."""
+    out: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children(todo.pop()):
+            if child not in out:
+                out.add(child)
+                todo.append(child)
+    return out
+
+
 def kill(pid: int, sig: int) -> None:
     """Send ``sig`` to ``pid``; ignore a process that is already gone."""
     with contextlib.suppress(ProcessLookupError):
