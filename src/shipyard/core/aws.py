@@ -11,6 +11,7 @@ botocore credentials for the light EC2 client.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Mapping
@@ -57,7 +58,8 @@ class AwsSettings:
         Raises:
             SetupError: no credentials anywhere (instead of botocore's NoCredentialsError later).
         """
-        self.require_credentials()
+        if not (self.access_key and self.secret_key):
+            self.require_credentials()  # keys given: boto3 uses them, nothing to look up
         import boto3  # noqa: PLC0415 - boto3 takes ~0.3 s to import: only when AWS is used
 
         session = boto3.session.Session(
@@ -100,7 +102,15 @@ class AwsSettings:
             )
 
     def credentials(self) -> Any:
-        """botocore credentials (for a signed request without a boto3 client); None if none."""
+        """botocore credentials (for a signed request without a boto3 client); None if none.
+
+        Looked up once per settings object: boto3's chain reads files and may ask an instance
+        metadata endpoint, so a check and the request that follows share one lookup.
+        """
+        return self._credentials
+
+    @functools.cached_property
+    def _credentials(self) -> Any:
         if self.access_key and self.secret_key:
             from botocore.credentials import Credentials  # noqa: PLC0415 - only when AWS is used
 
