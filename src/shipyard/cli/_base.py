@@ -39,6 +39,13 @@ def _ansible_version() -> str:
         return "not installed"
 
 
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """``--version``: shipyard's and ansible-core's (looked up only when asked: start-up stays light)."""
+    if value and not ctx.resilient_parsing:
+        click.echo(f"shipyard {__version__} (ansible-core {_ansible_version()})")
+        ctx.exit()
+
+
 def _err() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -110,8 +117,13 @@ def _inventory_option(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(
-    __version__, prog_name="shipyard", message=f"%(prog)s %(version)s (ansible-core {_ansible_version()})"
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version (and ansible-core's) and exit.",
 )
 def cli() -> None:
     """Deploy microservices with Ansible and Packer from one service spec."""
