@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from ansible_collections.shipyard.deploy.plugins.module_utils import _reconcile
 from ansible_collections.shipyard.deploy.plugins.modules import service_instances
 from test_haproxy import FakeHaproxy
 from test_service_instances import args, host, run_module  # noqa: F401 - the host fixture
@@ -72,7 +73,7 @@ def test_failed_health_keeps_the_instance_out_and_rolls_back(host, lb, capsys): 
 def test_rollback_readies_instances_that_pass_again(host, lb, capsys, monkeypatch):  # noqa: F811
     answers = iter([False, True])  # the new release fails, the old one passes
     monkeypatch.setattr(
-        service_instances,
+        _reconcile,
         "wait_all",
         lambda ports, *a, **k: {
             p: {"healthy": h, "reason": "HTTP 200" if h else "HTTP 503", "attempts": 1, "seconds": 0.1}

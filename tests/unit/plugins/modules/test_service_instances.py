@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
-from ansible_collections.shipyard.deploy.plugins.module_utils import _instances, _systemd
+from ansible_collections.shipyard.deploy.plugins.module_utils import _instances, _reconcile, _systemd
 from ansible_collections.shipyard.deploy.plugins.modules import service_instances
 
 MUTATING = {"enable", "disable", "start", "stop", "restart", "daemon-reload", "reset-failed"}
@@ -81,9 +81,9 @@ def host(tmp_path, monkeypatch):
     monkeypatch.setattr(_instances, "read_link", fake.readlink)
     monkeypatch.setattr(_systemd.Systemctl, "wanted_units", staticmethod(lambda *a, **k: []))
     health = {"result": True}
-    monkeypatch.setattr(service_instances, "probe_all",
+    monkeypatch.setattr(_reconcile, "probe_all",
                         lambda ports, *a, **k: dict.fromkeys(ports, (health["result"], "HTTP 200")))
-    monkeypatch.setattr(service_instances, "wait_all", lambda ports, *a, **k: {
+    monkeypatch.setattr(_reconcile, "wait_all", lambda ports, *a, **k: {
         p: {"healthy": health["result"], "reason": "HTTP 200" if health["result"] else "HTTP 503",
             "attempts": 1, "seconds": 0.1} for p in ports})
     fake.health = health

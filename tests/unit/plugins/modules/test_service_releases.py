@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
+from ansible_collections.shipyard.deploy.plugins.module_utils import _release
 from ansible_collections.shipyard.deploy.plugins.modules import service_release_unpack, service_releases
 
 
@@ -120,13 +121,13 @@ def test_unpack_installs_normalized_removes_the_stage_and_writes_the_manifest_la
     release = tmp_path / "opt/hello/releases/1.0.0"
     (release / "half-written-by-a-killed-run").write_text("x")  # an incomplete release: emptied
     order = []
-    real_write = service_release_unpack.atomic_write
+    real_write = _release.atomic_write
 
     def watch(path: str, data: bytes, mode: int = 0o644) -> None:
         order.append((os.path.basename(path), sorted(os.listdir(release)), staged.exists()))
         real_write(path, data, mode)
 
-    monkeypatch.setattr(service_release_unpack, "atomic_write", watch)
+    monkeypatch.setattr(_release, "atomic_write", watch)
     result = unpack(tmp_path, capsys, sha, _ansible_diff=True)
     assert result["changed"] is True, result
     assert (result["files"], sorted(result["stripped"])) == (2, ["data/notes", "server.py"])
