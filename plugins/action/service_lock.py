@@ -12,66 +12,17 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import os
-import socket
 import time
 
 from ansible.plugins.action import ActionBase
+from ansible_collections.shipyard.deploy.plugins.plugin_utils._lock import (
+    describe,
+    holder_is_dead,
+    locked_message,
+    owner,
+)
 
 MODULE = "shipyard.deploy.service_lock"
-
-
-def _boot_id():
-    try:
-        with open("/proc/sys/kernel/random/boot_id") as handle:
-            return handle.read().strip()
-    except OSError:
-        return "unknown"
-
-
-def _start_time(pid):
-    """The start time of ``pid`` in clock ticks since boot, or None when it does not exist."""
-    try:
-        with open("/proc/%d/stat" % pid) as handle:
-            stat = handle.read()
-    except (OSError, ValueError):
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
-def owner():
-    pid = os.getppid()
-    controller = socket.gethostname()
-    boot = _boot_id()
-    start = _start_time(pid) or "0"
-    return {
-        "controller": controller,
-        "boot_id": boot,
-        "pid": pid,
-        "pid_start": start,
-        "token": "%s:%s:%d:%s" % (controller, boot, pid, start),
-    }
-
-
-def holder_is_dead(holder, me):
-    """True when ``holder`` ran on this controller and its process is gone (or it rebooted since)."""
-    if holder.get("controller") != me["controller"]:
-        return False
-    if holder.get("boot_id") != me["boot_id"]:
-        return True
-    try:
-        pid = int(holder.get("pid"))
-    except (TypeError, ValueError):
-        return False
-    return _start_time(pid) != holder.get("pid_start")
-
-
-def describe(holder):
-    return "pid %s on controller %s since %s" % (
-        holder.get("pid"),
-        holder.get("controller"),
-        time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(float(holder.get("acquired_at") or 0))),
-    )
 
 
 class ActionModule(ActionBase):
@@ -103,10 +54,8 @@ class ActionModule(ActionBase):
             if waited >= wait:
                 res.update(
                     failed=True,
-                    msg=(
-                        "service %s is locked on %s by another run (%s) for more than %d s: "
-                        "wait for it to finish, or raise shipyard_lock_wait"
-                        % (args.get("service"), task_vars.get("inventory_hostname"), describe(holder), wait)
+                    msg=locked_message(
+                        args.get("service"), task_vars.get("inventory_hostname"), holder, wait
                     ),
                 )
                 break

@@ -21,6 +21,7 @@ from shipyard.core.spec import VERSION_RE, LoadedSpec
 from shipyard.strategies._options import Options
 
 INSTANCES = "shipyard.deploy.service_instances"
+CONVERGE = "shipyard.deploy.service_converge"
 INSTANCES_INFO = "shipyard.deploy.service_instances_info"
 #: the strategies that run on hosts with this engine
 HOST_STRATEGIES = ("multi", "container")
@@ -220,11 +221,11 @@ def deploy(
         check=opts.check,
         diff=opts.diff,
         progress=opts.progress,
-        capture=(INSTANCES,),
+        capture=(CONVERGE,),
         work_dir=opts.work_dir,
         timeout=opts.timeout,
     )
-    return _shape(spec, "deploy", result, check=opts.check, action=INSTANCES)
+    return _shape(spec, "deploy", result, check=opts.check, action=CONVERGE)
 
 
 def _host_verb(
