@@ -41,6 +41,7 @@ from ansible_collections.shipyard.deploy.plugins.module_utils._common import (
 from ansible_collections.shipyard.deploy.plugins.module_utils._files import run as write_files
 from ansible_collections.shipyard.deploy.plugins.module_utils._fs import (
     atomic_write,
+    flock,
     read_link,
     service_flock,
 )
@@ -216,7 +217,9 @@ class Lease(object):
             return lease_plan(lease, self.owner, time.time(), self.ttl, None)[0], lease, {}
         if not os.path.isdir(self.directory):
             os.makedirs(self.directory, mode=0o700, exist_ok=True)
-        with service_flock(self.service, timeout=self.wait, directory=self.directory):
+        # a short lock of its own for the lease's read-modify-write: the service's flock is
+        # held for a whole converge, and a waiting run must see the lease, not block on it
+        with flock(os.path.join(self.directory, ".%s.lease.flock" % self.service), timeout=self.wait):
             lease = read_lease(self.path)
             now = time.time()
             take, broken = lease_plan(lease, self.owner, now, self.ttl, self.break_token)
