@@ -71,8 +71,8 @@ options:
     type: path
   aws_config:
     description:
-      - botocore client settings (C(botocore.config.Config) keyword arguments), for example
-        V({retries: {mode: adaptive, max_attempts: 20}, connect_timeout: 10}).
+      - "botocore client settings (C(botocore.config.Config) keyword arguments), for example
+        C({retries: {mode: adaptive, max_attempts: 20}, connect_timeout: 10})."
       - Merged over the module's own, which retry throttling and transient errors with
         exponential backoff (retry mode V(standard), 10 attempts).
     type: dict
