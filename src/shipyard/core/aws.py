@@ -69,9 +69,8 @@ class AwsSettings:
         if self.ca_bundle is None:
             return None
         if not Path(self.ca_bundle).is_file():
-            raise SpecError(
-                "AWS_CA_BUNDLE", self.ca_bundle, "point it at a PEM file of CA certificates, or unset it"
-            )
+            fix = "no such file: point it at a PEM file of CA certificates, or unset it"
+            raise SpecError("AWS_CA_BUNDLE", self.ca_bundle, fix)
         return self.ca_bundle
 
     def ssl_context(self) -> ssl.SSLContext:

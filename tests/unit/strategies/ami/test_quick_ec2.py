@@ -113,7 +113,7 @@ def test_a_missing_ca_bundle_is_an_error_naming_the_variable(tmp_path: Path) -> 
     with pytest.raises(SpecError) as err:
         bake.QuickEc2(settings)
     assert err.value.field == "AWS_CA_BUNDLE" and err.value.value == missing
-    assert err.value.exit_code == 2 and "PEM file" in str(err.value)
+    assert err.value.exit_code == 2 and "no such file: point it at a PEM file" in str(err.value)
     with pytest.raises(SpecError, match="AWS_CA_BUNDLE"):
         settings.client("ec2")  # boto3 clients check it too, before any call
 
