@@ -13,6 +13,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
+
 MANAGED = {"Name": "tag:shipyard:managed", "Values": ["true"]}
 _LIVE_STATES = ["pending", "running", "stopping", "stopped"]
 
@@ -26,6 +28,40 @@ class AmiError(Exception):
         self.cause = cause
 
 
+def page_size():
+    """SHIPYARD_AWS_PAGE_SIZE as an int, or None: AWS's default page size (tests set a small one)."""
+    value = os.environ.get("SHIPYARD_AWS_PAGE_SIZE") or ""
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
+def all_items(client, method, key, **kwargs):
+    """Every item under ``key`` of all pages of an EC2 describe call.
+
+    A boto3 client pages with its paginator; any other client (shipyard's light EC2 client)
+    with NextToken. A call naming ids (ImageIds, Versions, ...) is not given a page size: EC2
+    refuses MaxResults with them.
+    """
+    size = page_size()
+    if any(k.endswith(("Ids", "Names")) or k == "Versions" for k in kwargs):
+        size = None
+    elif size:
+        size = max(size, 5)  # EC2's smallest MaxResults
+    if getattr(client, "can_paginate", None) and client.can_paginate(method):
+        config = {"PageSize": size} if size else {}
+        pages = client.get_paginator(method).paginate(PaginationConfig=config, **kwargs)
+        return [item for page in pages for item in page.get(key) or []]
+    if size:
+        kwargs["MaxResults"] = size
+    items = []
+    token = None
+    while True:
+        page = getattr(client, method)(**dict(kwargs, NextToken=token) if token else kwargs)
+        items.extend(page.get(key) or [])
+        token = page.get("NextToken")
+        if not token:
+            return items
+
+
 def tags_dict(tags):
     """EC2 tag list -> dict."""
     return {t["Key"]: t["Value"] for t in tags or []}
@@ -37,7 +73,10 @@ def _age(image):
 
 def find_cached(ec2, service, bake_hash):
     """The newest available image of ``service`` tagged with ``bake_hash``, or None."""
-    images = ec2.describe_images(
+    images = all_items(
+        ec2,
+        "describe_images",
+        "Images",
         Owners=["self"],
         Filters=[
             MANAGED,
@@ -45,7 +84,7 @@ def find_cached(ec2, service, bake_hash):
             {"Name": "tag:shipyard:bake-hash", "Values": [bake_hash]},
             {"Name": "state", "Values": ["available"]},
         ],
-    ).get("Images", [])
+    )
     if not images:
         return None
     return dict(sorted(images, key=_age)[-1])
@@ -56,22 +95,26 @@ def service_images(ec2, service, version=None):
     filters = [MANAGED, {"Name": "tag:shipyard:service", "Values": [service]}]
     if version is not None:
         filters.append({"Name": "tag:shipyard:version", "Values": [version]})
-    images = ec2.describe_images(Owners=["self"], Filters=filters).get("Images", [])
+    images = all_items(ec2, "describe_images", "Images", Owners=["self"], Filters=filters)
     return [dict(i) for i in sorted(images, key=_age)]
 
 
 def images_in_use(ec2):
     """AMI ids a launch template version or a live instance uses."""
     used = set()
-    for page in ec2.get_paginator("describe_launch_templates").paginate():
-        for lt in page.get("LaunchTemplates", []):
-            versions = ec2.describe_launch_template_versions(LaunchTemplateId=lt["LaunchTemplateId"])
-            for v in versions.get("LaunchTemplateVersions", []):
-                image = (v.get("LaunchTemplateData") or {}).get("ImageId")
-                if image:
-                    used.add(image)
-    found = ec2.describe_instances(Filters=[{"Name": "instance-state-name", "Values": _LIVE_STATES}])
-    for res in found.get("Reservations", []):
+    for lt in all_items(ec2, "describe_launch_templates", "LaunchTemplates"):
+        versions = all_items(
+            ec2,
+            "describe_launch_template_versions",
+            "LaunchTemplateVersions",
+            LaunchTemplateId=lt["LaunchTemplateId"],
+        )
+        for v in versions:
+            image = (v.get("LaunchTemplateData") or {}).get("ImageId")
+            if image:
+                used.add(image)
+    live = [{"Name": "instance-state-name", "Values": _LIVE_STATES}]
+    for res in all_items(ec2, "describe_instances", "Reservations", Filters=live):
         for inst in res.get("Instances", []):
             used.add(inst["ImageId"])
     return used
@@ -128,9 +171,8 @@ def prune(ec2, service, keep, dry_run=False):
 
 def read_launch_template(ec2, name):
     """{id, default_version, latest_version, image_id (of the default version)} or None."""
-    found = ec2.describe_launch_templates(Filters=[{"Name": "launch-template-name", "Values": [name]}]).get(
-        "LaunchTemplates", []
-    )
+    by_name = [{"Name": "launch-template-name", "Values": [name]}]
+    found = all_items(ec2, "describe_launch_templates", "LaunchTemplates", Filters=by_name)
     if not found:
         return None
     lt = found[0]

@@ -239,6 +239,7 @@ from ansible_collections.shipyard.deploy.plugins.module_utils._aws import (
     aws_argument_spec,
     call,
     error_code,
+    paginate,
 )
 from ansible_collections.shipyard.deploy.plugins.module_utils._common import ShipyardModuleError
 
@@ -463,6 +464,10 @@ class Reconciler(object):
         self.actions = []
         self.lam = clients("lambda")
 
+    def all(self, client, method, key, what, **kwargs):
+        """Every item of a paged call (the clients' page size: AWS's unless set for tests)."""
+        return paginate(client, method, key, what, page_size=self.c.page_size, **kwargs)
+
     def act(self, text, fn=None, *args, **kwargs):
         self.actions.append(text)
         if not self.check and fn is not None:
@@ -478,17 +483,8 @@ class Reconciler(object):
             if error_code(exc) == "ResourceNotFoundException":
                 return None
             raise AwsError("%s: get_function failed: %s" % (name, exc), exc) from exc
-        versions = []
-        marker = None
-        while True:
-            kwargs = {"FunctionName": name}
-            if marker:
-                kwargs["Marker"] = marker
-            page = call(self.lam, "list_versions_by_function", name, **kwargs)
-            versions.extend(v for v in page.get("Versions", []) if v["Version"] != "$LATEST")
-            marker = page.get("NextMarker")
-            if not marker:
-                break
+        found = self.all(self.lam, "list_versions_by_function", "Versions", name, FunctionName=name)
+        versions = [v for v in found if v["Version"] != "$LATEST"]
         alias = None
         try:
             a = self.lam.get_alias(FunctionName=name, Name=self.p["alias"])
@@ -723,17 +719,9 @@ class Reconciler(object):
     def event_sources(self, alias_arn, streams, queues):
         """Kinesis/DynamoDB stream and SQS queue mappings on the alias: created, updated in place
         (batch size, batching window, enabled), deleted when dropped."""
-        have = {}
-        marker = None
-        while True:
-            kwargs = {"FunctionName": alias_arn}
-            if marker:
-                kwargs["Marker"] = marker
-            page = call(self.lam, "list_event_source_mappings", "event sources", **kwargs)
-            have.update((m["EventSourceArn"], m) for m in page.get("EventSourceMappings", []))
-            marker = page.get("NextMarker")
-            if not marker:
-                break
+        found = self.all(self.lam, "list_event_source_mappings", "EventSourceMappings", "event sources",
+                         FunctionName=alias_arn)  # fmt: skip
+        have = {m["EventSourceArn"]: m for m in found}
         want = {}
         for e in streams:
             want[e["arn"]] = ("stream", e, 100)
@@ -762,26 +750,17 @@ class Reconciler(object):
         return sorted(want)
 
     def _subscriptions(self, sns, topic, alias_arn):
-        out = []
-        token = None
-        while True:
-            kwargs = {"TopicArn": topic}
-            if token:
-                kwargs["NextToken"] = token
-            try:
-                page = sns.list_subscriptions_by_topic(**kwargs)
-            except Exception as exc:
-                if error_code(exc) == "NotFound":
-                    return None
-                raise AwsError("%s: list_subscriptions_by_topic failed: %s" % (topic, exc), exc) from exc
-            out.extend(
-                s["SubscriptionArn"] for s in page.get("Subscriptions", [])
-                if s.get("Protocol") == "lambda" and s.get("Endpoint") == alias_arn
-                and s.get("SubscriptionArn", "").startswith("arn:")
-            )  # fmt: skip
-            token = page.get("NextToken")
-            if not token:
-                return out
+        try:
+            subs = self.all(sns, "list_subscriptions_by_topic", "Subscriptions", topic, TopicArn=topic)
+        except AwsError as exc:
+            if error_code(exc.cause) == "NotFound":
+                return None
+            raise
+        return [
+            s["SubscriptionArn"] for s in subs
+            if s.get("Protocol") == "lambda" and s.get("Endpoint") == alias_arn
+            and s.get("SubscriptionArn", "").startswith("arn:")
+        ]  # fmt: skip
 
     def sns(self, alias_arn, topics, old_topics):
         """The alias subscribed (protocol lambda) to each topic; unsubscribed from dropped ones."""
@@ -858,7 +837,7 @@ class Reconciler(object):
     def http(self, alias_arn, routes, region):
         gw = self.c("apigatewayv2")
         api_name = "%s%s" % (PREFIX, self.p["name"])
-        apis = [a for a in call(gw, "get_apis", api_name).get("Items", []) if a.get("Name") == api_name]
+        apis = [a for a in self.all(gw, "get_apis", "Items", api_name) if a.get("Name") == api_name]
         api = apis[0]["ApiId"] if apis else None
         if not routes:
             if api:
@@ -870,14 +849,14 @@ class Reconciler(object):
             if res is None:
                 return "(new)"
             api = res["ApiId"]
-        integrations = call(gw, "get_integrations", api_name, ApiId=api).get("Items", [])
+        integrations = self.all(gw, "get_integrations", "Items", api_name, ApiId=api)
         integ = next((i["IntegrationId"] for i in integrations if i.get("IntegrationUri") == alias_arn), None)
         if integ is None:
             res = self.act("create integration", call, gw, "create_integration", api_name, ApiId=api,
                            IntegrationType="AWS_PROXY", IntegrationUri=alias_arn,
                            PayloadFormatVersion="2.0")  # fmt: skip
             integ = res["IntegrationId"] if res else "(new)"
-        have = {r["RouteKey"]: r for r in call(gw, "get_routes", api_name, ApiId=api).get("Items", [])}
+        have = {r["RouteKey"]: r for r in self.all(gw, "get_routes", "Items", api_name, ApiId=api)}
         target = "integrations/%s" % integ
         for key in sorted(set(routes)):
             if key in have and have[key].get("Target") == target:
@@ -905,7 +884,7 @@ class Reconciler(object):
                 ApiId=api,
                 RouteId=have[key]["RouteId"],
             )
-        stages = [s["StageName"] for s in call(gw, "get_stages", api_name, ApiId=api).get("Items", [])]
+        stages = [s["StageName"] for s in self.all(gw, "get_stages", "Items", api_name, ApiId=api)]
         if "$default" not in stages:
             self.act("create stage $default", call, gw, "create_stage", api_name, ApiId=api,
                      StageName="$default", AutoDeploy=True)  # fmt: skip
@@ -914,11 +893,11 @@ class Reconciler(object):
     def schedules(self, alias_arn, exprs):
         ev = self.c("events")
         prefix = "%s%s-" % (PREFIX, self.p["name"])
-        have = {r["Name"]: r for r in call(ev, "list_rules", "schedules", NamePrefix=prefix).get("Rules", [])}
+        have = {r["Name"]: r for r in self.all(ev, "list_rules", "Rules", "schedules", NamePrefix=prefix)}
         want = {rule_name(self.p["name"], e): e for e in exprs}
         for rule in sorted(want):
             if rule in have and have[rule].get("ScheduleExpression") == want[rule]:
-                targets = call(ev, "list_targets_by_rule", rule, Rule=rule).get("Targets", [])
+                targets = self.all(ev, "list_targets_by_rule", "Targets", rule, Rule=rule)
                 if any(t.get("Arn") == alias_arn for t in targets):
                     continue
             self.act("put rule %s (%s)" % (rule, want[rule]), call, ev, "put_rule", rule, Name=rule,

@@ -4,9 +4,10 @@
 ``$AWS_ENDPOINT_URL`` (empty: real AWS); the region from ``$AWS_REGION``/``$AWS_DEFAULT_REGION``
 (default us-east-1); credentials from the environment, else boto3's own chain (profile,
 instance role). An emulator endpoint with no key in the environment gets moto's dummy keys.
-The same :class:`AwsSettings` gives boto3 clients, Packer's environment, the variables the
-collection's AWS modules take (``shipyard_aws``, passed as secret vars, never logged) and
-botocore credentials for the light EC2 client.
+``$AWS_CA_BUNDLE`` names the CA file to verify TLS with (boto3 and the light EC2 client alike).
+The same :class:`AwsSettings` gives boto3 clients (retrying throttling with backoff), Packer's
+environment, the variables the collection's AWS modules take (``shipyard_aws``, passed as
+secret vars, never logged) and botocore credentials and TLS settings for the light EC2 client.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shipyard.core.errors import SetupError
+from shipyard.core.errors import SetupError, SpecError
 from shipyard.core.inputs import read_inventory
 from shipyard.core.progress import ProgressCallback, say
 
@@ -40,6 +42,10 @@ _CREDENTIAL_VARS = (
 #: moto's dummy credentials, used only for an emulator endpoint with no key in the environment
 _DUMMY = "testing"
 
+#: botocore's "standard" retries: exponential backoff with jitter on throttling and transient
+#: errors (the collection's modules use the same, plugins/module_utils/_aws.py).
+RETRIES = {"mode": "standard", "max_attempts": 10}
+
 
 @dataclass(frozen=True)
 class AwsSettings:
@@ -51,6 +57,35 @@ class AwsSettings:
     secret_key: str | None = field(default=None, repr=False)
     session_token: str | None = field(default=None, repr=False)
     profile: str | None = None
+    #: CA file to verify the AWS API's TLS certificate with ($AWS_CA_BUNDLE); None: the default
+    ca_bundle: str | None = None
+
+    def verify(self) -> str | None:
+        """boto3's ``verify``: the CA bundle, or None for botocore's default.
+
+        Raises:
+            SpecError: $AWS_CA_BUNDLE names no file (instead of a TLS error at the first call).
+        """
+        if self.ca_bundle is None:
+            return None
+        if not Path(self.ca_bundle).is_file():
+            fix = "no such file: point it at a PEM file of CA certificates, or unset it"
+            raise SpecError("AWS_CA_BUNDLE", self.ca_bundle, fix)
+        return self.ca_bundle
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """The TLS context of a request made without boto3: verifying, with the CA bundle if set.
+
+        Raises:
+            SpecError: $AWS_CA_BUNDLE names no file or a file without a CA certificate.
+        """
+        cafile = self.verify()
+        try:
+            return ssl.create_default_context(cafile=cafile)
+        except (ssl.SSLError, OSError) as exc:
+            raise SpecError(
+                "AWS_CA_BUNDLE", self.ca_bundle, f"not a PEM file of CA certificates ({exc}): fix or unset it"
+            ) from exc
 
     def client(self, service: str, *, region: str | None = None) -> Any:
         """A boto3 client for ``service`` (in ``region``, default the resolved one).
@@ -60,7 +95,9 @@ class AwsSettings:
         """
         if not (self.access_key and self.secret_key):
             self.require_credentials()  # keys given: boto3 uses them, nothing to look up
+        verify = self.verify()
         import boto3  # noqa: PLC0415 - boto3 takes ~0.3 s to import: only when AWS is used
+        from botocore.config import Config  # noqa: PLC0415 - only when AWS is used
 
         session = boto3.session.Session(
             aws_access_key_id=self.access_key,
@@ -69,7 +106,8 @@ class AwsSettings:
             profile_name=self.profile if self.access_key is None else None,
             region_name=region or self.region,
         )
-        return session.client(service, endpoint_url=self.endpoint_url)
+        config = Config(retries=dict(RETRIES), user_agent_extra="shipyard")
+        return session.client(service, endpoint_url=self.endpoint_url, config=config, verify=verify)
 
     def env(self) -> dict[str, str]:
         """What a child process (Packer) needs beyond the inherited environment."""
@@ -139,6 +177,7 @@ def resolve(
         secret_key=secret,
         session_token=token,
         profile=environ.get("AWS_PROFILE") or None,
+        ca_bundle=environ.get("AWS_CA_BUNDLE") or None,
     )
 
 

@@ -13,10 +13,12 @@ import hashlib
 import importlib.util
 import json
 import logging
+import random
 import shlex
 import subprocess
 import tempfile
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
@@ -104,22 +106,25 @@ def resolve_base_ami(ec2: Any, ami: AmiSection, source: str | None = None) -> st
             raise SpecError("ami.base_ami", ami.base_ami, "no such image in this region", source=source)
         return ami.base_ami
     assert ami.base_filter is not None
-    images = ec2.describe_images(
+    found: list[dict[str, Any]] = _ami().all_items(  # every page: public images are many
+        ec2,
+        "describe_images",
+        "Images",
         Owners=list(ami.base_filter.owners),
         Filters=[
             {"Name": "name", "Values": [ami.base_filter.name]},
             {"Name": "state", "Values": ["available"]},
         ],
-    ).get("Images", [])
-    if not images:
+    )
+    if not found:
         raise SpecError(
             "ami.base_filter.name",
             ami.base_filter.name,
             "no available image matches: fix the filter",
             source=source,
         )
-    images.sort(key=lambda i: (i.get("CreationDate", ""), i.get("Name", ""), i["ImageId"]))
-    return str(images[-1]["ImageId"])
+    found.sort(key=lambda i: (i.get("CreationDate", ""), i.get("Name", ""), i["ImageId"]))
+    return str(found[-1]["ImageId"])
 
 
 def _ami() -> Any:
@@ -563,14 +568,22 @@ def run_rollout(
 
 
 class QuickEc2:
-    """Just ``describe_images`` (Owners, ImageIds, Filters) over the EC2 Query API, SigV4-signed."""
+    """Just ``describe_images`` (Owners, ImageIds, Filters, paging) over the EC2 Query API,
+    SigV4-signed, verified with $AWS_CA_BUNDLE when set, throttling retried with backoff."""
 
-    def __init__(self, settings: aws.AwsSettings) -> None:
+    #: attempts of a throttled call (HTTP 503 / RequestLimitExceeded), 0.2 s doubling between
+    ATTEMPTS = 5
+
+    def __init__(self, settings: aws.AwsSettings, *, sleep: Any = time.sleep) -> None:
         self.region = settings.region
         endpoint = settings.endpoint_url or f"https://ec2.{settings.region}.amazonaws.com"
         self.endpoint = endpoint.rstrip("/") + "/"
+        settings.verify()  # a bad AWS_CA_BUNDLE: a SpecError naming it, also for an http:// emulator
+        # TLS verified with $AWS_CA_BUNDLE or the system's CAs (loaded only for https)
+        self.ssl_context = settings.ssl_context() if self.endpoint.startswith("https://") else None
         settings.require_credentials()  # a SetupError naming the fix, not botocore's traceback
         self.credentials: Any = settings.credentials()
+        self._sleep = sleep
 
     def describe_images(
         self,
@@ -578,14 +591,14 @@ class QuickEc2:
         Owners: list[str] | None = None,
         ImageIds: list[str] | None = None,
         Filters: list[dict[str, Any]] | None = None,
+        MaxResults: int | None = None,
+        NextToken: str | None = None,
     ) -> dict[str, Any]:
-        """The subset of boto3's answer shipyard reads: ImageId, Name, CreationDate, State, Tags.
+        """The subset of boto3's answer shipyard reads: ImageId, Name, CreationDate, State, Tags,
+        and NextToken when there are more pages (``_ami.all_items`` reads them all).
 
         The arguments have boto3's names, so this and a boto3 client are interchangeable here.
         """
-        from botocore.auth import SigV4Auth  # noqa: PLC0415 - botocore only when AWS is called
-        from botocore.awsrequest import AWSRequest  # noqa: PLC0415 - (the cache check stays fast)
-
         params: dict[str, str] = {"Action": "DescribeImages", "Version": "2016-11-15"}
         for i, owner in enumerate(Owners or [], 1):
             params[f"Owner.{i}"] = owner
@@ -595,20 +608,13 @@ class QuickEc2:
             params[f"Filter.{i}.Name"] = flt["Name"]
             for j, value in enumerate(flt["Values"], 1):
                 params[f"Filter.{i}.Value.{j}"] = value
-        body = urllib.parse.urlencode(params)
-        headers = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
-        request = AWSRequest(method="POST", url=self.endpoint, data=body, headers=headers)
-        SigV4Auth(self.credentials, "ec2", self.region).add_auth(request)
+        if MaxResults is not None:
+            params["MaxResults"] = str(MaxResults)
+        if NextToken:
+            params["NextToken"] = NextToken
         if not self.endpoint.startswith(("http://", "https://")):
             raise SpecError("--endpoint-url", self.endpoint, "use an http:// or https:// URL")
-        http = urllib.request.Request(  # noqa: S310 - scheme checked above
-            self.endpoint, data=body.encode(), headers=dict(request.headers.items()), method="POST"
-        )
-        try:
-            with urllib.request.urlopen(http, timeout=30) as answer:  # noqa: S310 - http(s) endpoint
-                root = ET.fromstring(answer.read())  # noqa: S314 - the EC2 endpoint's answer
-        except OSError as exc:
-            raise OperationError(f"EC2 DescribeImages at {self.endpoint} failed: {exc}") from exc
+        root = ET.fromstring(self._post(params))  # noqa: S314 - the EC2 endpoint's answer
 
         def local(tag: str) -> str:
             return tag.rsplit("}", 1)[-1]
@@ -636,4 +642,36 @@ class QuickEc2:
                             tags.append({"Key": kv.get("key", ""), "Value": kv.get("value", "")})
                 images.append(image)
             break
-        return {"Images": images}
+        token = next((n.text for n in root if local(n.tag) == "nextToken" and n.text), None)
+        return {"Images": images, "NextToken": token} if token else {"Images": images}
+
+    def _post(self, params: dict[str, str]) -> bytes:
+        """POST one signed Query API call; a throttled one (503) is retried with backoff."""
+        from botocore.auth import SigV4Auth  # noqa: PLC0415 - botocore only when AWS is called
+        from botocore.awsrequest import AWSRequest  # noqa: PLC0415 - (the cache check stays fast)
+
+        body = urllib.parse.urlencode(params)
+        headers = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+        for attempt in range(self.ATTEMPTS):
+            request = AWSRequest(method="POST", url=self.endpoint, data=body, headers=headers)
+            SigV4Auth(self.credentials, "ec2", self.region).add_auth(request)  # signed per attempt
+            http = urllib.request.Request(  # noqa: S310 - scheme checked by the caller
+                self.endpoint, data=body.encode(), headers=dict(request.headers.items()), method="POST"
+            )
+            try:
+                with urllib.request.urlopen(  # noqa: S310 - http(s) endpoint
+                    http, timeout=30, context=self.ssl_context
+                ) as answer:
+                    data: bytes = answer.read()
+                    return data
+            except urllib.error.HTTPError as exc:
+                text = exc.read().decode("utf-8", "replace")
+                throttled = exc.code == 503 or "RequestLimitExceeded" in text or "Throttling" in text
+                if not throttled or attempt == self.ATTEMPTS - 1:
+                    raise OperationError(
+                        f"EC2 {params['Action']} at {self.endpoint} failed: {exc} {text[:300]}"
+                    ) from exc
+                self._sleep(0.2 * 2**attempt * (1 + random.random()))  # noqa: S311 - jitter only
+            except OSError as exc:
+                raise OperationError(f"EC2 {params['Action']} at {self.endpoint} failed: {exc}") from exc
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
