@@ -1,9 +1,14 @@
-"""SIGKILL of the controller mid-deploy, shared by test_interrupt_*.py.
+"""SIGKILL of the controller and of the host-side converge mid-deploy, shared by test_interrupt_*.py.
 
 The controller is the ``shipyard deploy`` process and everything under it (ansible-runner's
 ``ansible-playbook``, its workers, their ssh clients); the tree is frozen and then all of it
 gets SIGKILL. Each point is reached deterministically: a watcher loop runs on the first lab
-host itself and returns the moment the host reaches the state, and the kill follows at once.
+host itself and, the moment the host reaches the state, freezes the converge module there
+(SIGSTOP; a host module runs as a bare ``/usr/bin/python3`` reading its code from the pipe);
+the controller's kill follows at once, and after the killed run's lease has been seen the
+frozen module gets SIGKILL too. The whole host state converges in one module call, which would
+otherwise finish on its own after its controller died: freezing and killing it leaves the host
+exactly at the point (a half-unpacked release, a switched link, half the instances restarted).
 The service rolls one host at a time (``serial: 1``), so the second host is still untouched
 when the first one is interrupted.
 
@@ -29,6 +34,21 @@ from shipyard.lab import Lab, LabStatus
 INSTANCES = 4
 HOSTS = "lab[0:1]"  # the first two lab hosts
 WATCH_SECONDS = 240
+#: the command line of a pipelined Ansible module on a host (the instances have arguments)
+MODULE_PROCESS = "/usr/bin/python3"
+#: freezes every host module now and any that starts until THAW_BY_KILL (at "during-copy" the
+#: converge's second call, which installs the copied artifact, has not started yet)
+FREEZE = (
+    "setsid sh -c 'echo $$ > /run/shipyard-test-freezer.pid; "
+    f"while :; do pkill -STOP -x -f {MODULE_PROCESS}; sleep 0.005; done' "
+    ">/dev/null 2>&1 </dev/null & "
+    f"until [ -s /run/shipyard-test-freezer.pid ]; do sleep 0.005; done; pkill -STOP -x -f {MODULE_PROCESS}; true"
+)
+#: ends the freezer and SIGKILLs the frozen modules (the kernel drops their flocks)
+THAW_BY_KILL = (
+    "kill $(cat /run/shipyard-test-freezer.pid) && rm -f /run/shipyard-test-freezer.pid; "
+    f"pkill -KILL -x -f {MODULE_PROCESS}; true"
+)
 ROLLOUT = {"serial": 1, "max_fail_percentage": 0, "max_unavailable": 1}
 
 
@@ -36,8 +56,8 @@ def condition(point: str, name: str, base: int, version: str) -> str:
     """A shell test that is true once the host reaches ``point`` of a deploy of ``version``."""
     home = f"/opt/shipyard/{name}"
     release = f"{home}/releases/{version}"
-    if point == "during-copy":  # the release's directory exists, its manifest not yet
-        return f"[ -d {release} ] && [ ! -e {release}/.shipyard-release.json ]"
+    if point == "during-copy":  # the new release's artifact is on the host, not installed yet
+        return f"ls /root/.ansible/tmp/*/{name}.artifact >/dev/null 2>&1 && [ ! -e {release}/.shipyard-release.json ]"
     if point == "after-switch":  # service_instances has just moved the link
         return f'[ "$(readlink {home}/current)" = {release} ]'
     if point == "mid-restarts":  # some instances run the new release, some still the old one
@@ -134,7 +154,7 @@ def kill_at_points_and_converge(
         try:
             watch = (
                 f"end=$(($(date +%s)+{WATCH_SECONDS})); until {condition(point, name, base, new)}; "
-                "do [ $(date +%s) -gt $end ] && exit 3; sleep 0.02; done"
+                "do [ $(date +%s) -gt $end ] && exit 3; sleep 0.01; done; " + FREEZE
             )
             reached = lab_api.ssh(first.name, ["sh", "-c", watch], timeout=WATCH_SECONDS + 30)
         finally:
@@ -147,6 +167,8 @@ def kill_at_points_and_converge(
         assert {got[(second.name, p)] for p in ports} == {old}, point
         # the killed run's lease is still there: the rerun breaks it at once (its holder is dead)
         assert '"pid"' in ssh(lab, first.name, ["cat", f"/run/shipyard/locks/{name}.json"])
+        # and the host-side work dies where it stood (the kernel drops its flock)
+        ssh(lab, first.name, ["sh", "-c", THAW_BY_KILL])
 
         rerun = deploy(specs[new], lab)
         assert rerun.ok, (point, rerun.failures)

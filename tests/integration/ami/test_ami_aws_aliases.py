@@ -55,7 +55,9 @@ def _image(ec2: Any, digest: str) -> str:
         {"Key": "shipyard:managed", "Value": "true"},
     ]
     ami = ec2.create_image(
-        InstanceId=inst, Name=f"shipyard-{SERVICE}-{digest}", TagSpecifications=[{"ResourceType": "image", "Tags": tags}]
+        InstanceId=inst,
+        Name=f"shipyard-{SERVICE}-{digest}",
+        TagSpecifications=[{"ResourceType": "image", "Tags": tags}],
     )["ImageId"]
     ec2.terminate_instances(InstanceIds=[inst])
     return str(ami)

@@ -230,7 +230,9 @@ def test_stream_triggers_are_mapped_and_unmapped(tmp_path: Path, aws: Any, aws_e
 
     def with_streams(arns: list[str]) -> None:
         text = spec.read_text().split("  triggers:")[0]
-        lines = "".join(f"      - {{arn: '{a}', starting_position: TRIM_HORIZON, batch_size: 10}}\n" for a in arns)
+        lines = "".join(
+            f"      - {{arn: '{a}', starting_position: TRIM_HORIZON, batch_size: 10}}\n" for a in arns
+        )
         spec.write_text(text + ("  triggers:\n    streams:\n" + lines if arns else ""))
 
     def mapped() -> dict[str, int]:
@@ -259,7 +261,9 @@ def _policy(lam: Any, name: str) -> dict[str, tuple[str, str | None]]:
     out = {}
     for stmt in json.loads(policy)["Statement"]:
         principal = stmt["Principal"]
-        principal = principal.get("Service") or principal.get("AWS") if isinstance(principal, dict) else principal
+        principal = (
+            principal.get("Service") or principal.get("AWS") if isinstance(principal, dict) else principal
+        )
         if principal.startswith("arn:aws:iam::") and principal.endswith(":root"):
             principal = principal.split(":")[4]
         source = ((stmt.get("Condition") or {}).get("ArnLike") or {}).get("AWS:SourceArn")
@@ -300,12 +304,19 @@ def test_sqs_sns_and_ses_triggers_appear_change_and_go_with_their_permissions(
     with_triggers(f"{{arn: '{queue}', batch_size: 20, batching_window: 5}}")
     first = _deploy(spec, aws_endpoint)
     alias = lam.get_alias(FunctionName=name, Name="live")["AliasArn"]
-    maps = {m["EventSourceArn"]: m for m in lam.list_event_source_mappings(FunctionName=alias)["EventSourceMappings"]}
+    maps = {
+        m["EventSourceArn"]: m
+        for m in lam.list_event_source_mappings(FunctionName=alias)["EventSourceMappings"]
+    }
     assert set(maps) == {queue, stream}
     assert (maps[queue]["BatchSize"], maps[queue]["MaximumBatchingWindowInSeconds"], maps[queue]["State"]) == (
         20, 5, "Enabled")  # fmt: skip
     assert maps[stream]["BatchSize"] == 50
-    subs = [s for s in sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"] if s["Protocol"] == "lambda"]
+    subs = [
+        s
+        for s in sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+        if s["Protocol"] == "lambda"
+    ]
     assert [s["Endpoint"] for s in subs] == [alias]
     rule = ses.describe_receipt_rule(RuleSetName=rule_set, RuleName=f"shipyard-{name}")["Rule"]
     assert sorted(rule["Recipients"]) == ["example.org", "orders@example.com"] and rule["Enabled"] is True
@@ -344,7 +355,11 @@ def test_sqs_sns_and_ses_triggers_appear_change_and_go_with_their_permissions(
     assert f"remove the Lambda action of SES rule {rule_set}/shipyard-{name}" in dropped.actions
     remaining = lam.list_event_source_mappings(FunctionName=alias)["EventSourceMappings"]
     assert [m["EventSourceArn"] for m in remaining] == [stream]
-    assert [s for s in sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"] if s["Protocol"] == "lambda"] == []
+    assert [
+        s
+        for s in sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+        if s["Protocol"] == "lambda"
+    ] == []
     rule = ses.describe_receipt_rule(RuleSetName=rule_set, RuleName=f"shipyard-{name}")["Rule"]
     assert rule["Actions"] == [store]
     assert sorted(p for p, _ in _policy(lam, name).values()) == sorted(
@@ -359,7 +374,10 @@ def test_a_bad_trigger_is_refused_before_any_aws_call(
 ) -> None:
     name = f"lt-{uuid.uuid4().hex[:6]}"
     spec = _service(tmp_path, name, "unused", triggers=False)
-    spec.write_text(spec.read_text() + "  triggers:\n    sqs: [{arn: 'arn:aws:sqs:us-east-1:123456789012:q', batch_size: 100}]\n")
+    spec.write_text(
+        spec.read_text()
+        + "  triggers:\n    sqs: [{arn: 'arn:aws:sqs:us-east-1:123456789012:q', batch_size: 100}]\n"
+    )
     assert main(["deploy", str(spec), "--endpoint-url", aws_endpoint, "--quiet"]) == 2
     assert "lambda.triggers.sqs[0].batching_window" in capsys.readouterr().err
     with pytest.raises(aws("lambda").exceptions.ResourceNotFoundException):

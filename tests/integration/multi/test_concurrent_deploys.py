@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from _relia import make_spec, ssh, version_at
 
 from shipyard.core.progress import EventKind, ProgressEvent
@@ -69,14 +70,24 @@ def deploy(
     )
 
 
+def slow(spec: Path) -> Path:
+    """Each instance takes 3 s to start, so a deploy's rolling restart holds the lease for 9 s or
+    more: long enough for the other runs to meet it (the converge is otherwise sub-second)."""
+    doc = yaml.safe_load(spec.read_text())
+    doc["command"] = ["/bin/sh", "-c", 'sleep 3; exec /usr/bin/python3 server.py --port "$PORT"']
+    spec.write_text(yaml.safe_dump(doc))
+    return spec
+
+
 def lease_times(result: PlaybookResult, host: str) -> dict[str, float]:
     return dict(result.captured[host][CONVERGE]["lock"][NAME])
 
 
 def test_second_deploy_waits_or_fails_clearly_and_never_interleaves(lab: LabStatus, tmp_path: Path) -> None:
     host = lab.hosts[0]
-    v1 = make_spec(tmp_path, name=NAME, base=BASE, instances=3)
-    v2 = make_spec(tmp_path, name=NAME, version="2.0.0", base=BASE, instances=3)
+    v1, v2 = (
+        slow(make_spec(tmp_path, name=NAME, version=v, base=BASE, instances=3)) for v in ("1.0.0", "2.0.0")
+    )
     log = Log()
     assert deploy(lab, v1, host.name, log, "first", tmp_path / "w0").ok
     results: dict[str, PlaybookResult] = {}

@@ -1,7 +1,8 @@
 """A host lost mid-deploy: one of three lab hosts is powered off while the deploy runs on it.
 
-The deploy reaches the lost host (a watcher on it returns once the new release's directory
-exists there), then ``Lab.stop_host`` powers it off. The other two hosts finish (one failed host
+The deploy reaches the lost host (a watcher on it returns once the new release's artifact has
+been copied there, and freezes the host's converge from then on, so the host cannot finish the
+deploy in the second a power-off takes), then ``Lab.stop_host`` powers it off. The other two hosts finish (one failed host
 in three is within the spec's ``max_fail_percentage: 34``), the result names the unreachable
 host, and after ``Lab.start_host`` a rerun converges and the run after it changes nothing.
 """
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _interrupt import FREEZE
 from _relia import make_spec, version_at
 
 from shipyard import api
@@ -46,8 +48,11 @@ def test_a_host_lost_mid_deploy_fails_alone_and_a_rerun_converges(
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     try:
-        release = f"/opt/shipyard/{NAME}/releases/2.0.0"
-        watch = f"end=$(($(date +%s)+240)); until [ -d {release} ]; do [ $(date +%s) -gt $end ] && exit 3; sleep 0.02; done"
+        staged = f"/root/.ansible/tmp/*/{NAME}.artifact"
+        watch = (
+            f"end=$(($(date +%s)+240)); until ls {staged} >/dev/null 2>&1; "
+            "do [ $(date +%s) -gt $end ] && exit 3; sleep 0.01; done; " + FREEZE
+        )
         reached = lab_api.ssh(lost.name, ["sh", "-c", watch], timeout=270)
         assert reached.returncode == 0, "the deploy never reached the host"
         lab_api.stop_host(lost.name)

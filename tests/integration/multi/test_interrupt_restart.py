@@ -1,8 +1,8 @@
 """SIGKILL of the controller in the middle of the rolling restarts (see _interrupt.py).
 
-The host-side module that was running when its controller died finishes its work (it holds the
-service's flock, so a rerun waits for it); the host rolling after it was never touched, so the
-rerun changes something once and nothing the time after.
+The host-side converge dies with its controller at that point (see _interrupt.py); the host
+rolling after it was never touched, so the rerun changes something once and nothing the time
+after.
 """
 
 from __future__ import annotations
