@@ -1,9 +1,8 @@
 """The user's Ansible settings, found as Ansible finds them, and shipyard's defaults around them.
 
-ansible-playbook runs with the collection's ``playbooks/`` as its working directory, so Ansible
-itself would never see the ``ansible.cfg`` of the directory the user ran shipyard from. shipyard
-looks the config file up on its side, in ansible-core's own order (``find_ini_config_file`` in
-``ansible/config/manager.py``), the first that exists and is readable:
+shipyard looks the user's config file up on its side, from the directory the user ran shipyard
+from, in ansible-core's own order (``find_ini_config_file`` in ``ansible/config/manager.py``),
+the first that exists and is readable:
 
 1. ``$ANSIBLE_CONFIG`` (a directory means its ``ansible.cfg``);
 2. ``./ansible.cfg`` of the user's working directory (skipped when that directory is
@@ -11,8 +10,10 @@ looks the config file up on its side, in ansible-core's own order (``find_ini_co
 3. ``~/.ansible.cfg``;
 4. ``/etc/ansible/ansible.cfg``;
 
-and hands it to ansible-playbook as ``ANSIBLE_CONFIG=<absolute path>``. Relative paths in it
-stay relative to the file's directory (Ansible resolves them so).
+and hands it to ansible-playbook as ``ANSIBLE_CONFIG=<absolute path>``, so that the file is the
+one the user's own ``ansible-playbook`` would read, whatever directory ansible-playbook runs in
+(the runner runs it in the user's directory too). Ansible resolves relative paths of its own
+settings against the file's directory, and some plugin options against its working directory.
 
 Every ``ANSIBLE_*`` variable the user exported reaches ansible-playbook unchanged (ansible-runner
 seeds the run's environment with the caller's). shipyard's own settings are of two kinds:
@@ -299,9 +300,9 @@ def resolve(
     env: dict[str, str] = {}
     choices: list[Choice] = []
 
-    # Forced: the file found from the USER's directory, as an absolute path, because
-    # ansible-playbook's own cwd is the playbook dir. With none, an empty file in the run
-    # directory is named instead by the runner (no stray ansible.cfg beside the playbooks).
+    # Forced: the file found from the USER's directory, as an absolute path, so that Ansible
+    # reads this very file. With none, the runner names an empty file in the run directory
+    # (no ANSIBLE_CONFIG left pointing at a missing file lets Ansible pick another one).
     if config.path is not None:
         env[SOURCE_ENV] = str(config.path)
 

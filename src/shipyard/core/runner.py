@@ -461,8 +461,8 @@ def run_playbook(
             cmdline += ["-e", f"@{secret_file}"]
         envvars = ansible_env(extra=env)
         if ansible_config.SOURCE_ENV not in envvars:
-            # the user has no config file: name an empty one, so that no ansible.cfg beside
-            # the playbooks (ansible-playbook's cwd) or left in ANSIBLE_CONFIG is read instead
+            # the user has no config file: name an empty one, so that Ansible reads none
+            # either (not one a missing ANSIBLE_CONFIG or a world-writable cwd would let in)
             empty = private / "empty-ansible.cfg"
             empty.write_text("# shipyard: the user has no Ansible config file\n", encoding="utf-8")
             envvars[ansible_config.SOURCE_ENV] = str(empty)
@@ -484,7 +484,11 @@ def run_playbook(
             rotate_artifacts=1,
             ident="run",
             timeout=timeout,
-            project_dir=str(book.resolve().parent),
+            # ansible-playbook runs in the user's directory, as `ansible-playbook` typed there
+            # would: relative paths in their ANSIBLE_* variables and the ones Ansible takes
+            # relative to its cwd (ssh's control_path_dir, say) mean what they mean to them.
+            # The playbook path is absolute; its own files resolve against its directory.
+            project_dir=str(Path.cwd()),
         )
         # ansible-runner seeds the child's environment with all of ours and records it in
         # artifacts/<ident>/command: keep only what ansible-playbook needs, so no variable of
