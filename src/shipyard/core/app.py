@@ -377,6 +377,13 @@ def load_app(path: Path | str) -> App:
     )
 
 
+def _glob(base: Path, pattern: str) -> list[Path]:
+    """The files ``pattern`` matches, relative to ``base`` unless absolute, sorted."""
+    if pattern.startswith("/"):
+        return sorted(Path("/").glob(pattern.lstrip("/")))
+    return sorted(base.glob(pattern))
+
+
 def _service(
     loaded: LoadedSpec, entry: AppEntry, index: int, source: str, errors: list[SpecError]
 ) -> AppService:
