@@ -305,14 +305,14 @@ def report(systemd, params):
         record["cpu_nsec"] = systemd.cpu.get(record["unit"])
         instances.append(record)
     missing = [p for p in params["ports"] if p not in running]
-    return dict(
-        current=state["current"],
-        previous=state["previous"],
-        instances=instances,
-        releases=list_releases(releases_dir(params["root"], params["service"])),
-        missing=missing,
-        healthy=(not missing and all(probes[p][0] for p in running)) if health else None,
-    )
+    return {
+        "current": state["current"],
+        "previous": state["previous"],
+        "instances": instances,
+        "releases": list_releases(releases_dir(params["root"], params["service"])),
+        "missing": missing,
+        "healthy": (not missing and all(probes[p][0] for p in running)) if health else None,
+    }
 
 
 def _item_problem(index, item):

@@ -26,6 +26,7 @@ services by ``depends_on``.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -327,7 +328,7 @@ def load_app(path: Path | str) -> App:
                     )
                 )
         else:
-            target = p.parent / entry.spec
+            target = _norm(p.parent / entry.spec)
             if target.resolve() == p.resolve() or (target.is_file() and is_app_file(target)):
                 errors.append(
                     SpecError(
@@ -379,9 +380,13 @@ def load_app(path: Path | str) -> App:
 
 def _glob(base: Path, pattern: str) -> list[Path]:
     """The files ``pattern`` matches, relative to ``base`` unless absolute, sorted."""
-    if pattern.startswith("/"):
-        return sorted(Path("/").glob(pattern.lstrip("/")))
-    return sorted(base.glob(pattern))
+    found = Path("/").glob(pattern.lstrip("/")) if pattern.startswith("/") else base.glob(pattern)
+    return sorted(_norm(f) for f in found)
+
+
+def _norm(path: Path) -> Path:
+    """``apps/../services/a.yml`` as ``services/a.yml`` (what error messages name)."""
+    return Path(os.path.normpath(path))
 
 
 def _service(
