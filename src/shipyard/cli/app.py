@@ -10,7 +10,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from shipyard.cli._base import _emit_json, _err, _finish, _inventory_option, _out, cli
+from shipyard.cli._base import _emit_json, _err, _finish, _inventory_option, _out, _quiet_option, cli
 from shipyard.core.constants import EXIT_FAILED
 
 
@@ -116,6 +116,7 @@ def _finish_app_result(result: Any, as_json: bool) -> None:
     help="With -f: stop after this many seconds.",
 )
 @_inventory_option
+@_quiet_option
 def logs(
     spec: Path,
     services: tuple[str, ...],
@@ -124,6 +125,7 @@ def logs(
     follow: bool,
     timeout: float | None,
     inventory: Path | None,
+    quiet: bool,
 ) -> None:
     """Print the journals of a service's (or an app's) instances from every host, each line
     prefixed with the host and the instance (service@port). Exit 1 when a host could not be read."""

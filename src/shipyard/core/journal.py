@@ -11,6 +11,7 @@ and every word of the remote command is quoted.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import shlex
@@ -217,10 +218,14 @@ def read(
                 backlog.append(item)
         for item in sorted(backlog, key=lambda i: (i.time, i.host)):
             on_line(item)
+        if not follow:  # every host has answered: let each ssh exit by itself, with its code
+            for proc in procs.values():
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=10)
     finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.terminate()
+        stopped = {host for host, proc in procs.items() if proc.poll() is None}
+        for host in stopped:
+            procs[host].terminate()
         for proc in procs.values():
             try:
                 proc.wait(timeout=5)
@@ -228,7 +233,7 @@ def read(
                 proc.kill()
                 proc.wait()
     for host, proc in procs.items():
-        if proc.returncode not in (0, -15) and not (follow and proc.returncode == 143):
+        if proc.returncode != 0 and host not in stopped:
             err = proc.stderr.read() if proc.stderr is not None else ""
             last = next((ln for ln in reversed(err.splitlines()) if ln.strip()), "no output")
             errors.append(HostError(host, proc.returncode, last.strip()))
