@@ -135,7 +135,7 @@ secret_names:
   elements: str
   sample: [API_TOKEN]
 sections:
-  description: The spec's strategy sections that the playbooks take as their own variables (C(container), C(ami)).
+  description: The spec's strategy sections the playbooks take as variables (C(container), C(ami)).
   returned: success
   type: dict
   sample: {container: {read_only: true}}
