@@ -41,7 +41,7 @@ schema: venv ## Write the spec's JSON Schema to build/ (the examples' yaml-langu
 
 setup: apt venv examples schema ## Everything the demo and the tests need
 
-lint: setup ## ruff, mypy, ansible-lint, ansible-doc
+lint: setup ## ruff, mypy, ansible-lint, ansible-doc, the execution environment (ansible-builder create)
 	$(BIN)/ruff check src tests plugins examples bench
 	$(BIN)/ruff format --check src
 	packer fmt -check packer
@@ -50,6 +50,7 @@ lint: setup ## ruff, mypy, ansible-lint, ansible-doc
 	HOME=$(CURDIR)/build/lint-home ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/build/collections \
 	  $(BIN)/ansible-lint --offline --profile production roles playbooks
 	ANSIBLE_COLLECTIONS_PATH=build/collections $(BIN)/python tests/check_docs.py
+	$(BIN)/ansible-builder create -f execution-environment.yml -c build/ee --output-filename Containerfile >/dev/null
 
 unit: setup ## Unit tests (no lab)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
