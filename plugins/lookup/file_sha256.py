@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 name: file_sha256
 short_description: The sha256 of files on the controller, read in the controller's process
-version_added: 0.3.0
+version_added: 0.1.0
 description:
   - Returns the hex sha256 of each file, or an empty string for a path that is missing or not a
     regular file, so that the caller can say which (see the role

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: service_files
 short_description: Write a service's configuration files in one call, a unit checked first
-version_added: 0.3.0
+version_added: 0.1.0
 description:
   - Writes every file of O(files) and O(secret_path) whose content, mode or owner differs,
     each atomically (a temp file in the same directory, fsync, rename) and owned by root, after

@@ -108,7 +108,7 @@ options:
       - Running instances on O(release) that the balancer holds in C(maint) or C(drain) (left by
         an earlier failed run) are set C(ready) again.
     type: dict
-    version_added: 0.2.0
+    version_added: 0.1.0
     suboptions:
       socket:
         description: Path of HAProxy's runtime API socket (C(level admin)).

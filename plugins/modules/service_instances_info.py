@@ -50,7 +50,7 @@ options:
       - When omitted, C(/run/shipyard-lb-<service>/admin.sock) (backend C(<service>)) is asked
         if it exists.
     type: dict
-    version_added: 0.2.0
+    version_added: 0.1.0
     suboptions:
       socket:
         description: Path of HAProxy's runtime API socket.
