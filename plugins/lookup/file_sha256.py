@@ -17,7 +17,7 @@ description:
   - Unlike C(ansible.builtin.stat) delegated to localhost, it starts no module process; on a
     deploy that is otherwise a no-op, that process was one of the slowest steps.
 author:
-  - shipyard developers
+  - shipyard developers (!UNKNOWN)
 options:
   _terms:
     description: Paths of files on the controller.

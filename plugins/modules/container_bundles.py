@@ -29,7 +29,7 @@ description:
   - With O(state=absent), deletes every runc container of the service (C(shipyard-<service>-<port>))
     left behind, for example after its unit was removed.
 author:
-  - shipyard developers
+  - shipyard developers (!UNKNOWN)
 extends_documentation_fragment:
   - shipyard.deploy._attributes
   - shipyard.deploy._attributes.STATE

@@ -30,7 +30,7 @@ description:
     immutable; when the release directory exists with another digest (or is not an image
     release), the module fails; name a new version.
 author:
-  - shipyard developers
+  - shipyard developers (!UNKNOWN)
 extends_documentation_fragment:
   - shipyard.deploy._attributes
   - shipyard.deploy._attributes.STATE

@@ -22,7 +22,7 @@ description:
   - O(secret_content) is never logged and never shown in a diff; its file O(secret_path) is 0600
     unless O(secret_mode) says otherwise.
 author:
-  - shipyard developers
+  - shipyard developers (!UNKNOWN)
 extends_documentation_fragment:
   - shipyard.deploy._attributes
   - shipyard.deploy._attributes.STATE
@@ -255,7 +255,7 @@ def main():
             },
             "secret_path": {"type": "path"},
             "secret_content": {"type": "str", "no_log": True},
-            "secret_mode": {"type": "str", "default": "0600"},
+            "secret_mode": {"type": "str", "default": "0600", "no_log": False},  # a file mode
             "systemd_analyze": {"type": "path", "default": "systemd-analyze"},
         },
         required_together=[("secret_path", "secret_content")],

@@ -31,7 +31,7 @@ description:
     restarts the touched instances the same way and readies only those that pass.
   - A run with nothing to do changes nothing and reports RV(ignore:changed=false).
 author:
-  - shipyard developers
+  - shipyard developers (!UNKNOWN)
 extends_documentation_fragment:
   - shipyard.deploy._attributes
   - shipyard.deploy._attributes.STATE
@@ -510,7 +510,6 @@ class Reconciler(object):
             return True, "Rolled back to %s, but %s still unhealthy." % (
                 old, ", ".join(self.units(failed)))
         return True, "Rolled back to %s; %s healthy again." % (old, ", ".join(self.units(ports)))
-
 
     def rollback_behind_balancer(self, ports):
         """Drain, restart and health-check ``ports`` a batch at a time; ready the healthy ones.

@@ -17,7 +17,7 @@ description:
     the releases installed on the host with their manifests.
   - Makes one C(systemctl show) call for all instances.
 author:
-  - shipyard developers
+  - shipyard developers (!UNKNOWN)
 extends_documentation_fragment:
   - shipyard.deploy._attributes
   - shipyard.deploy._attributes.INFO_MODULE
@@ -86,6 +86,13 @@ instances:
     - {port: 8080, unit: shipyard-hello@8080.service, state: active/running, pid: 4242,
        release: 1.0.0, memory: 11403264, restarts: 0, healthy: true, in_rotation: true}
   contains:
+    healthy:
+      description:
+        - Whether the instance answered its probe with HTTP 200; null when it is not running or
+          without O(health).
+      type: bool
+      returned: always
+      sample: true
     in_rotation:
       description:
         - Whether the balancer sends the instance requests (HAProxy status UP); null without a

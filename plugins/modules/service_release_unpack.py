@@ -35,7 +35,7 @@ description:
     silently would hide a broken or hostile artifact.
   - Runs as root; a non-root run cannot set the owner (the files keep the user's).
 author:
-  - shipyard developers
+  - shipyard developers (!UNKNOWN)
 extends_documentation_fragment:
   - shipyard.deploy._attributes
   - shipyard.deploy._attributes.STATE
