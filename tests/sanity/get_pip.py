@@ -12,11 +12,10 @@ requirements with that pip.
 
 from __future__ import annotations
 
+import ensurepip
 import glob
 import os
 import sys
-
-import ensurepip
 
 
 def main() -> int:

@@ -36,7 +36,15 @@ def build_tarball() -> Path:
     """Build the collection tarball into build/sanity/dist and return its path."""
     dist = OUT / "dist"
     subprocess.run(
-        [str(BIN / "ansible-galaxy"), "collection", "build", "--force", "--output-path", str(dist), str(ROOT)],
+        [
+            str(BIN / "ansible-galaxy"),
+            "collection",
+            "build",
+            "--force",
+            "--output-path",
+            str(dist),
+            str(ROOT),
+        ],
         check=True,
         stdout=subprocess.DEVNULL,
     )
@@ -77,10 +85,12 @@ def make_tree(tarball: Path) -> Path:
 
 def install_pip_bootstrap() -> None:
     """Save the offline get-pip stand-in where ansible-test looks before it downloads one."""
-    from ansible_test._internal.host_configs import NativePythonConfig  # noqa: PLC0415
-    from ansible_test._internal.python_requirements import get_venv_packages  # noqa: PLC0415
+    from ansible_test._internal.host_configs import NativePythonConfig
+    from ansible_test._internal.python_requirements import get_venv_packages
 
-    python = NativePythonConfig(version=f"{sys.version_info.major}.{sys.version_info.minor}", path=sys.executable)
+    python = NativePythonConfig(
+        version=f"{sys.version_info.major}.{sys.version_info.minor}", path=sys.executable
+    )
     version = get_venv_packages(python)["pip"]
     cache = HOME / ".ansible" / "test" / "cache"
     cache.mkdir(parents=True, exist_ok=True)

@@ -15,9 +15,11 @@ from _root import ROOT
 
 def init_version() -> str:
     match = re.search(
-        r'^__version__ = "([^"]+)"$', (ROOT / "src" / "shipyard" / "__init__.py").read_text(encoding="utf-8"), re.M
+        r'^__version__ = "([^"]+)"$',
+        (ROOT / "src" / "shipyard" / "__init__.py").read_text(encoding="utf-8"),
+        re.M,
     )
-    assert match, "src/shipyard/__init__.py has no __version__ = \"...\" line"
+    assert match, 'src/shipyard/__init__.py has no __version__ = "..." line'
     return match.group(1)
 
 

@@ -31,7 +31,9 @@ def collection_versions() -> set[str]:
     versions = {galaxy_version()}
     changes = ROOT / "changelogs" / "changelog.yaml"
     if changes.is_file():
-        versions |= {str(v) for v in (yaml.safe_load(changes.read_text(encoding="utf-8")) or {}).get("releases", {})}
+        versions |= {
+            str(v) for v in (yaml.safe_load(changes.read_text(encoding="utf-8")) or {}).get("releases", {})
+        }
     return versions
 
 
@@ -52,7 +54,9 @@ def all_docs() -> list[tuple[str, dict[str, Any]]]:
             for _, doc in python_docs(path):
                 docs.append((f"{directory}/{path.name}", doc))
     for path in sorted((PLUGINS / "filter").glob("*.yml")):
-        docs.append((f"filter/{path.name}", yaml.safe_load(path.read_text(encoding="utf-8"))["DOCUMENTATION"]))
+        docs.append(
+            (f"filter/{path.name}", yaml.safe_load(path.read_text(encoding="utf-8"))["DOCUMENTATION"])
+        )
     return docs
 
 
@@ -101,7 +105,9 @@ def test_version_added_is_a_version_of_this_collection(where: str, doc: dict[str
         for place, value in version_added_values(doc, where)
         if str(value) not in allowed or Version(str(value)) > newest
     ]
-    assert not bad, f"version_added must be one of {sorted(allowed)} (galaxy.yml, changelogs/changelog.yaml): {bad}"
+    assert not bad, (
+        f"version_added must be one of {sorted(allowed)} (galaxy.yml, changelogs/changelog.yaml): {bad}"
+    )
 
 
 @pytest.mark.parametrize(("name", "source"), sorted(filter_names().items()))
