@@ -30,7 +30,7 @@ description:
     task fails naming every failed service.
   - Check mode and diff mode come from the same plan as a real run.
 author:
-  - shipyard developers
+  - shipyard developers (!UNKNOWN)
 extends_documentation_fragment:
   - shipyard.deploy._attributes
   - shipyard.deploy._attributes.STATE

@@ -19,7 +19,7 @@ description:
   - With O(services), reports several services (an application's) in one call, in
     RV(services).
 author:
-  - shipyard developers
+  - shipyard developers (!UNKNOWN)
 extends_documentation_fragment:
   - shipyard.deploy._attributes
   - shipyard.deploy._attributes.INFO_MODULE
@@ -41,7 +41,7 @@ options:
         each item takes O(service), O(ports), O(health) and O(balancer) as for one service.
     type: list
     elements: dict
-    version_added: 0.3.0
+    version_added: 0.1.0
     suboptions:
       service:
         description: Name of the service.
@@ -85,7 +85,7 @@ options:
       - When omitted, C(/run/shipyard-lb-<service>/admin.sock) (backend C(<service>)) is asked
         if it exists.
     type: dict
-    version_added: 0.2.0
+    version_added: 0.1.0
     suboptions:
       socket:
         description: Path of HAProxy's runtime API socket.
@@ -135,7 +135,14 @@ instances:
       type: int
       returned: always
       sample: 81234000
-      version_added: 0.3.0
+      version_added: 0.1.0
+    healthy:
+      description:
+        - Whether the instance answered its probe with HTTP 200; null when it is not running or
+          without O(health).
+      type: bool
+      returned: always
+      sample: true
     in_rotation:
       description:
         - Whether the balancer sends the instance requests (HAProxy status UP); null without a
@@ -200,7 +207,7 @@ services:
   returned: always
   type: list
   elements: dict
-  version_added: 0.3.0
+  version_added: 0.1.0
   sample:
     - {service: orders, current: 1.0.0, previous: null, instances: [], releases: [], missing: [],
        healthy: true}

@@ -34,7 +34,7 @@ description:
     Python package in the Python that runs C(ansible-playbook) (in an execution environment,
     list it in the Python requirements).
 author:
-  - shipyard developers
+  - shipyard developers (!UNKNOWN)
 extends_documentation_fragment:
   - shipyard.deploy._attributes
 attributes:
