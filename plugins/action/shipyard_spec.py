@@ -66,7 +66,7 @@ class ActionModule(ActionBase):
         result = super(ActionModule, self).run(tmp, task_vars)
         task_vars = task_vars or {}
         result["changed"] = False
-        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
         try:
             from shipyard.core.errors import ShipyardError, SpecError, SpecErrors
             from shipyard.core.inputs import secret_values, verify_artifact

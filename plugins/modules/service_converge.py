@@ -36,6 +36,7 @@ extends_documentation_fragment:
   - shipyard.deploy._attributes.STATE
 attributes:
   action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be set on the controller.
     support: full
     details: The action plugin takes the leases, waits for other runs and copies artifacts.
 options:
