@@ -41,15 +41,22 @@ schema: venv ## Write the spec's JSON Schema to build/ (the examples' yaml-langu
 
 setup: apt venv examples schema ## Everything the demo and the tests need
 
-lint: setup ## ruff, mypy, ansible-lint, ansible-doc
+lint: setup ## ruff, mypy, ansible-lint, ansible-doc, the execution environment (ansible-builder create)
 	$(BIN)/ruff check src tests plugins examples bench
 	$(BIN)/ruff format --check src
 	packer fmt -check packer
 	$(BIN)/mypy
 	PYTHONPATH=src $(BIN)/lint-imports --no-cache
 	HOME=$(CURDIR)/build/lint-home ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/build/collections \
-	  $(BIN)/ansible-lint --offline --profile production roles playbooks
+	  $(BIN)/ansible-lint --offline --profile production
 	ANSIBLE_COLLECTIONS_PATH=build/collections $(BIN)/python tests/check_docs.py
+	$(BIN)/ansible-builder create -f execution-environment.yml -c build/ee --output-filename Containerfile >/dev/null
+	$(BIN)/pytest -q -p no:cacheprovider tests/unit/test_version_source.py tests/unit/test_license.py \
+	  tests/unit/plugins/test_runtime_meta.py tests/unit/plugins/test_plugin_docs.py
+	$(BIN)/antsibull-changelog lint
+	$(BIN)/antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
+	$(BIN)/python tests/update_changelog.py --check
+	$(BIN)/python tests/sanity/run_sanity.py
 
 unit: setup ## Unit tests (no lab)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
@@ -79,6 +86,10 @@ bench-quick: setup $(BIN)/.bench-installed ## The quick benchmark CI runs (small
 
 demo-down: ## Remove the demo's lab
 	$(BIN)/shipyard lab down
+
+.PHONY: changelog
+changelog: venv ## Write CHANGELOG.rst and changelogs/changelog.yaml from changelogs/fragments
+	$(BIN)/python tests/update_changelog.py
 
 collection: setup ## Build the Ansible collection tarball into dist/
 	$(BIN)/ansible-galaxy collection build --force --output-path dist .

@@ -196,4 +196,3 @@ class ActionModule(ActionBase):
                         "waited": round(time.monotonic() - started, 3)}
         result.update(res)
         return result
-

@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 name: file_sha256
 short_description: The sha256 of files on the controller, read in the controller's process
-version_added: 0.3.0
+version_added: 0.1.0
 description:
   - Returns the hex sha256 of each file, or an empty string for a path that is missing or not a
     regular file, so that the caller can say which (see the role
@@ -17,7 +17,7 @@ description:
   - Unlike C(ansible.builtin.stat) delegated to localhost, it starts no module process; on a
     deploy that is otherwise a no-op, that process was one of the slowest steps.
 author:
-  - shipyard developers
+  - shipyard developers (!UNKNOWN)
 options:
   _terms:
     description: Paths of files on the controller.

@@ -156,7 +156,8 @@ ARGUMENT_SPEC = {
     "staged": {"type": "dict", "default": {}},
     "owner": {"type": "dict"},
     "wait": {"type": "int", "default": 600},  # the action plugin's (it waits for leases)
-    "break_tokens": {"type": "dict", "default": {}},
+    # lease tokens (controller, boot id, pid, start time) of runs that are gone: no secret
+    "break_tokens": {"type": "dict", "default": {}, "no_log": False},
     "lock_ttl": {"type": "int", "default": 3600},
     "lock_wait": {"type": "int", "default": 600},
     "root": {"type": "path", "default": "/opt/shipyard"},
@@ -304,7 +305,7 @@ class ServiceRun(object):
         if svc["runtime"] == "container":
             if svc["image"]:
                 image = svc["image"]
-                self.step("release", lambda m, out: install_image(m, out), {
+                self.step("release", install_image, {
                     "service": self.name, "root": params["root"], "release": svc["release"],
                     "image": image["name"], "digest": image["digest"],
                     "tls_verify": image["tls_verify"], "skopeo": params["skopeo"]})

@@ -233,7 +233,6 @@ class Reconciler(object):
                 old, ", ".join(self.units(failed)))
         return True, "Rolled back to %s; %s healthy again." % (old, ", ".join(self.units(ports)))
 
-
     def rollback_behind_balancer(self, ports):
         """Drain, restart and health-check ``ports`` a batch at a time; ready the healthy ones.
 

@@ -18,7 +18,7 @@ description:
     O(version), and which of them a launch template or a live instance uses.
   - Uses the same code as C(shipyard bake), C(shipyard prune) and C(shipyard rollout).
 author:
-  - shipyard developers
+  - shipyard developers (!UNKNOWN)
 extends_documentation_fragment:
   - shipyard.deploy._attributes
   - shipyard.deploy.aws

@@ -19,7 +19,7 @@ description:
   - In check mode nothing is removed; RV(removed) lists what would go.
   - Uses the same code as C(shipyard prune).
 author:
-  - shipyard developers
+  - shipyard developers (!UNKNOWN)
 extends_documentation_fragment:
   - shipyard.deploy._attributes
   - shipyard.deploy.aws

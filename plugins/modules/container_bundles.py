@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: container_bundles
 short_description: Write the runc bundles of a container release, one per instance port
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - For the container strategy. A release installed from an image (module
     M(shipyard.deploy.oci_image)) is C(<root>/<service>/releases/<release>/) with C(rootfs/) and
@@ -29,7 +29,7 @@ description:
   - With O(state=absent), deletes every runc container of the service (C(shipyard-<service>-<port>))
     left behind, for example after its unit was removed.
 author:
-  - shipyard developers
+  - shipyard developers (!UNKNOWN)
 extends_documentation_fragment:
   - shipyard.deploy._attributes
   - shipyard.deploy._attributes.STATE

@@ -31,7 +31,7 @@ description:
     previous version.
   - Environment values are never returned; only their names.
 author:
-  - shipyard developers
+  - shipyard developers (!UNKNOWN)
 extends_documentation_fragment:
   - shipyard.deploy._attributes
   - shipyard.deploy.aws
@@ -113,7 +113,7 @@ options:
         description:
           - Kinesis or DynamoDB streams, each
             C({arn, starting_position, batch_size, batching_window, enabled}).
-          - O(triggers.streams[].starting_position) applies to a new mapping only.
+          - C(starting_position) applies to a new mapping only.
         type: list
         elements: dict
         default: []
@@ -130,7 +130,7 @@ options:
       ses:
         description:
           - SES receipt rules, each C({rule_set, rule, recipients, invocation, enabled, scan, activate}).
-          - O(triggers.ses[].rule) defaults to C(shipyard-<name>); O(triggers.ses[].invocation) is
+          - C(rule) defaults to C(shipyard-<name>); C(invocation) is
             V(Event) (default) or V(RequestResponse).
         type: list
         elements: dict
@@ -649,7 +649,7 @@ class Reconciler(object):
                 self.act("remove permission %s" % sid, call, self.lam, "remove_permission", name,
                          FunctionName=name, StatementId=sid, Qualifier=p["alias"])  # fmt: skip
             kwargs = {"FunctionName": name, "StatementId": sid, "Action": "lambda:InvokeFunction",
-                          "Principal": stmt["Principal"], "Qualifier": p["alias"]}  # fmt: skip
+                      "Principal": stmt["Principal"], "Qualifier": p["alias"]}  # fmt: skip
             if "SourceArn" in stmt:
                 kwargs["SourceArn"] = stmt["SourceArn"]
             self.act("add permission %s" % sid, call, self.lam, "add_permission", name, **kwargs)
@@ -985,7 +985,7 @@ def main():
     )
     validate_params(module)
     result = {"changed": False, "actions": [], "code_uploaded": False, "published": None, "versions": [],
-                  "alias": None, "function_arn": None, "triggers": {}}  # fmt: skip
+              "alias": None, "function_arn": None, "triggers": {}}  # fmt: skip
     try:
         rec = Reconciler(module, Clients(module.params))
         result["actions"] = rec.actions

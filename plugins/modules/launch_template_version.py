@@ -18,7 +18,7 @@ description:
   - With O(autoscaling_group), starts an instance refresh of the group when a version was made.
   - Uses the same code as C(shipyard rollout).
 author:
-  - shipyard developers
+  - shipyard developers (!UNKNOWN)
 extends_documentation_fragment:
   - shipyard.deploy._attributes
   - shipyard.deploy.aws

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: oci_image
 short_description: Pull a container image by digest and install it as a release of a service
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - For the container strategy. Makes C(<root>/<service>/releases/<release>/) hold C(rootfs/),
     the unpacked file system of the image O(image)@O(digest), and C(image.json), a JSON object
@@ -30,7 +30,7 @@ description:
     immutable; when the release directory exists with another digest (or is not an image
     release), the module fails; name a new version.
 author:
-  - shipyard developers
+  - shipyard developers (!UNKNOWN)
 extends_documentation_fragment:
   - shipyard.deploy._attributes
   - shipyard.deploy._attributes.STATE

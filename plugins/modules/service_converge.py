@@ -30,12 +30,13 @@ description:
     task fails naming every failed service.
   - Check mode and diff mode come from the same plan as a real run.
 author:
-  - shipyard developers
+  - shipyard developers (!UNKNOWN)
 extends_documentation_fragment:
   - shipyard.deploy._attributes
   - shipyard.deploy._attributes.STATE
 attributes:
   action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be set on the controller.
     support: full
     details: The action plugin takes the leases, waits for other runs and copies artifacts.
 options:

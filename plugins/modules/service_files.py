@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: service_files
 short_description: Write a service's configuration files in one call, a unit checked first
-version_added: 0.3.0
+version_added: 0.1.0
 description:
   - Writes every file of O(files) and O(secret_path) whose content, mode or owner differs,
     each atomically (a temp file in the same directory, fsync, rename) and owned by root, after
@@ -22,7 +22,7 @@ description:
   - O(secret_content) is never logged and never shown in a diff; its file O(secret_path) is 0600
     unless O(secret_mode) says otherwise.
 author:
-  - shipyard developers
+  - shipyard developers (!UNKNOWN)
 extends_documentation_fragment:
   - shipyard.deploy._attributes
   - shipyard.deploy._attributes.STATE
@@ -130,7 +130,7 @@ def main():
             },
             "secret_path": {"type": "path"},
             "secret_content": {"type": "str", "no_log": True},
-            "secret_mode": {"type": "str", "default": "0600"},
+            "secret_mode": {"type": "str", "default": "0600", "no_log": False},  # a file mode
             "systemd_analyze": {"type": "path", "default": "systemd-analyze"},
         },
         required_together=[("secret_path", "secret_content")],

@@ -31,7 +31,7 @@ description:
     restarts the touched instances the same way and readies only those that pass.
   - A run with nothing to do changes nothing and reports RV(ignore:changed=false).
 author:
-  - shipyard developers
+  - shipyard developers (!UNKNOWN)
 extends_documentation_fragment:
   - shipyard.deploy._attributes
   - shipyard.deploy._attributes.STATE
@@ -108,7 +108,7 @@ options:
       - Running instances on O(release) that the balancer holds in C(maint) or C(drain) (left by
         an earlier failed run) are set C(ready) again.
     type: dict
-    version_added: 0.2.0
+    version_added: 0.1.0
     suboptions:
       socket:
         description: Path of HAProxy's runtime API socket (C(level admin)).

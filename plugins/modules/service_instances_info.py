@@ -9,20 +9,55 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 module: service_instances_info
-short_description: Report the instances and releases of one service on one host
+short_description: Report the instances and releases of services on one host
 version_added: 0.1.0
 description:
   - Reads, without changing anything, every instance of a service (state, pid, the release it
-    runs, memory, restarts, one health probe now), the C(current) and C(previous) releases and
-    the releases installed on the host with their manifests.
-  - Makes one C(systemctl show) call for all instances.
+    runs, memory, CPU time, restarts, one health probe now), the C(current) and C(previous)
+    releases and the releases installed on the host with their manifests.
+  - Makes one C(systemctl show) call for all instances of a service.
+  - With O(services), reports several services (an application's) in one call, in
+    RV(services).
 author:
-  - shipyard developers
+  - shipyard developers (!UNKNOWN)
 extends_documentation_fragment:
   - shipyard.deploy._attributes
   - shipyard.deploy._attributes.INFO_MODULE
-  - shipyard.deploy._attributes.SERVICE
 options:
+  service:
+    description:
+      - Name of the service; its instances are the units C(shipyard-<service>@<port>.service).
+      - One of O(service) and O(services) is required.
+    type: str
+  root:
+    description:
+      - Directory holding one directory per service, with C(releases/<release>), C(current)
+        and C(previous) in it.
+    type: path
+    default: /opt/shipyard
+  services:
+    description:
+      - Several services to report at once (an application's services placed on the host);
+        each item takes O(service), O(ports), O(health) and O(balancer) as for one service.
+    type: list
+    elements: dict
+    version_added: 0.1.0
+    suboptions:
+      service:
+        description: Name of the service.
+        type: str
+        required: true
+      ports:
+        description: Ports expected to run an instance.
+        type: list
+        elements: int
+        default: []
+      health:
+        description: The health probe (C(path), C(timeout)); none when omitted.
+        type: dict
+      balancer:
+        description: The balancer's C(socket) and C(backend); the default socket when omitted.
+        type: dict
   ports:
     description:
       - Ports expected to run an instance; those that do not are listed in RV(missing).
@@ -50,7 +85,7 @@ options:
       - When omitted, C(/run/shipyard-lb-<service>/admin.sock) (backend C(<service>)) is asked
         if it exists.
     type: dict
-    version_added: 0.2.0
+    version_added: 0.1.0
     suboptions:
       socket:
         description: Path of HAProxy's runtime API socket.
@@ -71,6 +106,13 @@ EXAMPLES = r"""
     ports: [8080, 8081, 8082]
   register: hello_status
 
+- name: Read the state of the services of an application placed on this host (one call)
+  shipyard.deploy.service_instances_info:
+    services:
+      - {service: orders, ports: [9100, 9101], health: {path: /health, timeout: 2}}
+      - {service: payments, ports: [9300, 9301]}
+  register: shop_status
+
 - name: Show which release each instance runs
   ansible.builtin.debug:
     msg: "{{ hello_status.instances | map(attribute='release') | list }}"
@@ -84,8 +126,23 @@ instances:
   elements: dict
   sample:
     - {port: 8080, unit: shipyard-hello@8080.service, state: active/running, pid: 4242,
-       release: 1.0.0, memory: 11403264, restarts: 0, healthy: true, in_rotation: true}
+       release: 1.0.0, memory: 11403264, cpu_nsec: 81234000, restarts: 0, healthy: true,
+       in_rotation: true}
   contains:
+    cpu_nsec:
+      description: CPU time the instance has used, in nanoseconds (systemd's CPUUsageNSec); null
+        when systemd does not account it.
+      type: int
+      returned: always
+      sample: 81234000
+      version_added: 0.1.0
+    healthy:
+      description:
+        - Whether the instance answered its probe with HTTP 200; null when it is not running or
+          without O(health).
+      type: bool
+      returned: always
+      sample: true
     in_rotation:
       description:
         - Whether the balancer sends the instance requests (HAProxy status UP); null without a
@@ -142,6 +199,18 @@ healthy:
   returned: always
   type: bool
   sample: true
+services:
+  description:
+    - With O(services), one report per service in the order given, each with C(service) and
+      the keys above (C(instances), C(current), C(previous), C(releases), C(missing),
+      C(healthy)); the top-level keys then describe nothing and are empty.
+  returned: always
+  type: list
+  elements: dict
+  version_added: 0.1.0
+  sample:
+    - {service: orders, current: 1.0.0, previous: null, instances: [], releases: [], missing: [],
+       healthy: true}
 """
 
 import json
@@ -161,7 +230,11 @@ from ansible_collections.shipyard.deploy.plugins.module_utils._instances import 
     read_state,
     releases_dir,
 )
-from ansible_collections.shipyard.deploy.plugins.module_utils._systemd import Systemctl
+from ansible_collections.shipyard.deploy.plugins.module_utils._systemd import (
+    SHOW_PROPERTIES,
+    Systemctl,
+    parse_int,
+)
 
 
 class ServiceInstancesInfoFailure(ShipyardModuleError):
@@ -204,15 +277,30 @@ def read_rotation(params):
         return {}
 
 
-def gather(module, result):
-    params = module.params
-    for message in (check_service_name(params["service"]), check_ports(params["ports"])):
+class _SystemctlWithCpu(Systemctl):
+    """Systemctl whose ``show`` also reads CPUUsageNSec, in the same call, and keeps it by unit."""
+
+    def __init__(self, module):
+        super(_SystemctlWithCpu, self).__init__(module)
+        self.cpu = {}
+
+    def show(self, units, properties=SHOW_PROPERTIES):
+        shown = super(_SystemctlWithCpu, self).show(units, tuple(properties) + ("CPUUsageNSec",))
+        for unit, props in shown.items():
+            self.cpu[unit] = parse_int(props.get("CPUUsageNSec"))
+        return shown
+
+
+def report(systemd, params):
+    """The report of one service (``params``: service, root, ports, health, balancer)."""
+    for message in (check_service_name(params["service"]), check_ports(params["ports"] or [])):
         if message:
             raise ServiceInstancesInfoFailure(message)
-    state = read_state(Systemctl(module), params["service"], params["root"], params["ports"])
+    params = dict(params, ports=params["ports"] or [])
+    state = read_state(systemd, params["service"], params["root"], params["ports"])
     running = [p for p, i in state["instances"].items() if i["active"]]
-    health = params["health"]
-    probes = probe_all(running, health["path"], health["timeout"]) if health else {}
+    health = params.get("health")
+    probes = probe_all(running, health["path"], float(health["timeout"])) if health else {}
     rotation = read_rotation(params)
     instances = []
     for port in sorted(state["instances"]):
@@ -221,22 +309,49 @@ def gather(module, result):
         record["health"] = probes[port][1] if port in probes else None
         record["in_rotation"] = rotation[port]["in_rotation"] if port in rotation else None
         record["balancer_status"] = rotation[port]["status"] if port in rotation else None
+        record["cpu_nsec"] = systemd.cpu.get(record["unit"])
         instances.append(record)
     missing = [p for p in params["ports"] if p not in running]
-    result.update(
-        current=state["current"],
-        previous=state["previous"],
-        instances=instances,
-        releases=list_releases(releases_dir(params["root"], params["service"])),
-        missing=missing,
-        healthy=(not missing and all(probes[p][0] for p in running)) if health else None,
-    )
+    return {
+        "current": state["current"],
+        "previous": state["previous"],
+        "instances": instances,
+        "releases": list_releases(releases_dir(params["root"], params["service"])),
+        "missing": missing,
+        "healthy": (not missing and all(probes[p][0] for p in running)) if health else None,
+    }
+
+
+def _item_problem(index, item):
+    """Why an item of O(services) is malformed (its health or balancer), or None."""
+    for key, fields in (("health", ("path", "timeout")), ("balancer", ("socket", "backend"))):
+        value = item.get(key)
+        if value is not None and (not isinstance(value, dict) or set(value) != set(fields)):
+            return "services[%d].%s must be a mapping of exactly %s" % (index, key, ", ".join(fields))
+    return None
+
+
+def gather(module, result):
+    params = module.params
+    systemd = _SystemctlWithCpu(module)
+    if params["services"] is None:
+        result.update(report(systemd, params), services=[])
+        return
+    reports = []
+    for index, item in enumerate(params["services"]):
+        problem = _item_problem(index, item)
+        if problem:
+            raise ServiceInstancesInfoFailure(problem)
+        one = dict(item, root=params["root"])
+        reports.append(dict(report(systemd, one), service=item["service"]))
+    result.update(current=None, previous=None, instances=[], releases=[], missing=[], healthy=None,
+                  services=reports)
 
 
 def main():
     module = AnsibleModule(
         argument_spec={
-            "service": {"type": "str", "required": True},
+            "service": {"type": "str"},
             "root": {"type": "path", "default": "/opt/shipyard"},
             "ports": {"type": "list", "elements": "int", "default": []},
             "health": {
@@ -253,7 +368,19 @@ def main():
                     "backend": {"type": "str", "required": True},
                 },
             },
+            "services": {
+                "type": "list",
+                "elements": "dict",
+                "options": {
+                    "service": {"type": "str", "required": True},
+                    "ports": {"type": "list", "elements": "int", "default": []},
+                    "health": {"type": "dict"},
+                    "balancer": {"type": "dict"},
+                },
+            },
         },
+        mutually_exclusive=[("service", "services")],
+        required_one_of=[("service", "services")],
         supports_check_mode=True,
     )
     result = {"changed": False}

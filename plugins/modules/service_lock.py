@@ -25,9 +25,17 @@ description:
   - The lease lives under C(/run), so a reboot of the host clears it.
   - Lock bookkeeping never reports C(changed); in check mode nothing is written.
 author:
-  - shipyard developers
+  - shipyard developers (!UNKNOWN)
 extends_documentation_fragment:
   - shipyard.deploy._attributes
+attributes:
+  check_mode:
+    support: full
+    details: Reads the lease and reports whether this owner would take it; writes nothing.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
 options:
   service:
     description: Name of the service whose lock to take or release.
@@ -114,7 +122,8 @@ def main():
             "service": {"type": "str", "required": True},
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
             "owner": {"type": "dict", "required": True},
-            "break_token": {"type": "str"},
+            # a holder's token is controller:boot_id:pid:start (see the action plugin), not a secret
+            "break_token": {"type": "str", "no_log": False},
             "ttl": {"type": "int", "default": 3600},
             "wait": {"type": "int", "default": 600},
             "directory": {"type": "path", "default": "/run/shipyard/locks"},

@@ -22,7 +22,7 @@ description:
     a port the service does not hold yet.
   - O(state=absent) frees every port of O(service).
 author:
-  - shipyard developers
+  - shipyard developers (!UNKNOWN)
 extends_documentation_fragment:
   - shipyard.deploy._attributes
   - shipyard.deploy._attributes.STATE

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: service_release_unpack
 short_description: Unpack (or place) a staged artifact as a release of a service, manifest last
-version_added: 0.3.0
+version_added: 0.1.0
 description:
   - For the multi strategy's release install (the role C(shipyard.deploy.service_release)). In one
     call, makes C(<root>/<service>/releases/<release>/) hold the artifact O(src) already copied to
@@ -35,7 +35,7 @@ description:
     silently would hide a broken or hostile artifact.
   - Runs as root; a non-root run cannot set the owner (the files keep the user's).
 author:
-  - shipyard developers
+  - shipyard developers (!UNKNOWN)
 extends_documentation_fragment:
   - shipyard.deploy._attributes
   - shipyard.deploy._attributes.STATE

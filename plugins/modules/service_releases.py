@@ -18,7 +18,7 @@ description:
   - Never removes the release C(current) or C(previous) points to, nor those in O(protect).
     Releases never activated are left alone (the release role removes its own failed installs).
 author:
-  - shipyard developers
+  - shipyard developers (!UNKNOWN)
 extends_documentation_fragment:
   - shipyard.deploy._attributes
   - shipyard.deploy._attributes.STATE

@@ -46,6 +46,7 @@ if TYPE_CHECKING:  # the names __getattr__ hands out, for type checkers and edit
         validate,
     )
 
+# the one version of the package and the collection: pyproject.toml reads it, galaxy.yml repeats it
 __version__ = "0.1.0"
 
 logging.getLogger("shipyard").addHandler(logging.NullHandler())

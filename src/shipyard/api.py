@@ -16,13 +16,27 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from shipyard import strategies
-from shipyard.core import aws
-from shipyard.core.errors import SpecError
+from shipyard.core import aws, journal
+from shipyard.core.app import (
+    App,
+    AppCheck,
+    InventoryView,
+    as_app,
+    check_app,
+    host_loads,
+    inventory_resources,
+    is_app,
+    place,
+    read_host_resources,
+    service_rows,
+    waves,
+)
+from shipyard.core.errors import SpecError, SpecErrors
 from shipyard.core.inputs import (
     DEFAULT_INVENTORY,
     inventory_candidate,
@@ -34,9 +48,10 @@ from shipyard.core.inputs import (
 from shipyard.core.progress import ProgressCallback
 from shipyard.core.results import Result, to_jsonable
 from shipyard.core.spec import LoadedSpec, load_spec
-from shipyard.strategies import Options
+from shipyard.strategies import Options, apps
 from shipyard.strategies.ami import bake as ami
 from shipyard.strategies.ami.bake import BakeResult
+from shipyard.strategies.apps import AppResult, AppStatus, ServiceOutcome
 from shipyard.strategies.container import image
 from shipyard.strategies.container.image import ImageResult
 from shipyard.strategies.lambda_ import invoke as lambda_invoke
@@ -45,9 +60,14 @@ from shipyard.strategies.lambda_.deploy import LambdaResult
 from shipyard.strategies.lambda_.invoke import InvokeResult
 from shipyard.strategies.lambda_.package import PackageResult
 from shipyard.strategies.multi import DeployResult, Failure, HostOutcome, InstanceStatus, Outcome
+from shipyard.strategies.multi import check_host_spec as multi_check
 
 __all__ = [
     "DEFAULT_INVENTORY",
+    "App",
+    "AppCheck",
+    "AppResult",
+    "AppStatus",
     "BakeResult",
     "DeployResult",
     "Failure",
@@ -63,6 +83,7 @@ __all__ = [
     "build",
     "deploy",
     "invoke",
+    "logs",
     "package",
     "promote",
     "prune",
@@ -77,16 +98,92 @@ __all__ = [
 ]
 
 
-def validate(path: Path | str, *, offline: bool = False) -> LoadedSpec:
+def validate(
+    path: Path | str | App,
+    *,
+    offline: bool = False,
+    inventory: Path | str | None = None,
+    progress: ProgressCallback | None = None,
+    work_dir: Path | None = None,
+) -> LoadedSpec | AppCheck:
     """Validate a spec file: its format, that file secrets are regular files, and its artifact's
     sha256 (a local file is read; a URL is downloaded unless ``offline``). Raises SpecErrors
-    naming every bad field."""
+    naming every bad field.
+
+    An app (an app file or a directory, see :mod:`shipyard.core.app`) is validated whole: every
+    spec as above, then duplicate names, dependencies and cycles, and with an inventory (the
+    given one, $SHIPYARD_INVENTORY or the lab's) port clashes per host and each host's capacity
+    (memory and cores from the inventory's ``shipyard_memory`` / ``shipyard_cpus``, else read
+    from the hosts in one run; ``offline``: never). Returns an :class:`AppCheck` saying what was
+    checked and what was skipped; every problem is raised at once as SpecErrors (exit 2).
+    """
+    if isinstance(path, App) or is_app(path):
+        return _validate_app(as_app(path), offline, inventory, progress, work_dir)
     loaded = load_spec(path)
+    _check_spec(loaded, offline)
+    return loaded
+
+
+def _check_spec(loaded: LoadedSpec, offline: bool) -> None:
     loaded.check_secret_files()
     verify_artifact(loaded)
     if not offline:
         verify_url_artifact(loaded)
-    return loaded
+
+
+def _validate_app(
+    app: App,
+    offline: bool,
+    inventory: Path | str | None,
+    progress: ProgressCallback | None,
+    work_dir: Path | None,
+) -> AppCheck:
+    errors: list[SpecError] = []
+    for svc in app.services:
+        try:
+            _check_spec(svc.spec, offline)
+        except SpecErrors as exc:
+            errors.extend(exc.errors)
+        except SpecError as exc:
+            errors.append(exc)
+    skipped: list[str] = []
+    placement: dict[str, list[str]] | None = None
+    loads = []
+    inv = inventory_path(inventory) if inventory is not None else _lab_inventory(None)
+    try:
+        if inv is None:
+            skipped.append(
+                "placement, port clashes per host and capacity: no inventory (pass --inventory or "
+                "bring the lab up); services with the same hosts were checked for port clashes"
+            )
+            check_app(app)
+        else:
+            view = InventoryView(inv)
+            placement = place(app, view)
+            if offline:
+                resources, unknown = inventory_resources(view, list(placement))
+                if unknown:
+                    skipped.append(
+                        f"capacity of {', '.join(unknown)}: --offline, and the inventory sets no "
+                        "shipyard_memory / shipyard_cpus for them"
+                    )
+            else:
+                resources = read_host_resources(view, list(placement), progress=progress, work_dir=work_dir)
+            check_app(app, placement, resources)
+            loads = host_loads(app, placement, resources)
+    except SpecErrors as exc:
+        errors.extend(exc.errors)
+    if errors:
+        raise SpecErrors(errors)
+    return AppCheck(
+        app=app.name,
+        path=str(app.path),
+        services=service_rows(app),
+        waves=tuple(tuple(w) for w in waves(app)),
+        placement={h: tuple(n) for h, n in (placement or {}).items()},
+        hosts=tuple(loads),
+        skipped=tuple(skipped),
+    )
 
 
 def render(spec: Path | str) -> dict[str, Any]:
@@ -178,7 +275,7 @@ def deploy(
 
 
 def rollback(
-    spec: Path | str,
+    spec: Path | str | App,
     *,
     to: str | None = None,
     inventory: Path | str | None = None,
@@ -187,49 +284,147 @@ def rollback(
     progress: ProgressCallback | None = None,
     work_dir: Path | None = None,
     endpoint_url: str | None = None,
-) -> DeployResult | LambdaResult:
+) -> DeployResult | LambdaResult | AppResult:
     """Switch a service back to its previous release (or to version ``to``) on every host.
 
-    For the lambda strategy: point the alias at the previous published version.
+    For the lambda strategy: point the alias at the previous published version. For an app:
+    every service, dependents first (reverse wave order), one run per service.
     """
     opts = Options(
         inventory=inventory, hosts=hosts, check=check, progress=progress, work_dir=work_dir,
         endpoint_url=endpoint_url, to=to,
     )  # fmt: skip
+    if isinstance(spec, App) or is_app(spec):
+        return _each(as_app(spec), "rollback", opts)
     result = _run("rollback", spec, None, opts)
     assert isinstance(result, (DeployResult, LambdaResult))
     return result
 
 
 def remove(
-    spec: Path | str,
+    spec: Path | str | App,
     *,
     inventory: Path | str | None = None,
     hosts: str | None = None,
     check: bool = False,
     progress: ProgressCallback | None = None,
     work_dir: Path | None = None,
-) -> DeployResult:
-    """Remove a service from its hosts: instances, units, files, and its ports in the registry."""
+) -> DeployResult | AppResult:
+    """Remove a service from its hosts: instances, units, files, and its ports in the registry.
+
+    For an app: every host service, dependents first (reverse wave order), each from its own
+    placement; lambda and ami services are reported as skipped.
+    """
     opts = Options(inventory=inventory, hosts=hosts, check=check, progress=progress, work_dir=work_dir)
+    if isinstance(spec, App) or is_app(spec):
+        return _each(as_app(spec), "remove", opts)
     result = _run("remove", spec, None, opts)
     assert isinstance(result, DeployResult)
     return result
 
 
 def status(
-    spec: Path | str,
+    spec: Path | str | App,
     *,
     inventory: Path | str | None = None,
     hosts: str | None = None,
     progress: ProgressCallback | None = None,
     work_dir: Path | None = None,
-) -> DeployResult:
-    """Report every instance of a service on every host: port, state, release, memory, health."""
+) -> DeployResult | AppStatus:
+    """Report every instance of a service on every host: port, state, release, memory, health.
+
+    For an app: every instance of every host service, from one playbook run (an
+    :class:`AppStatus`; memory, CPU time, restarts, health, rotation per instance).
+    """
     opts = Options(inventory=inventory, hosts=hosts, progress=progress, work_dir=work_dir)
+    if isinstance(spec, App) or is_app(spec):
+        return apps.status(as_app(spec), opts)
     result = _run("status", spec, None, opts)
     assert isinstance(result, DeployResult)
     return result
+
+
+def _each(app: App, action: str, opts: Options) -> AppResult:
+    """``action`` on every service of ``app``, dependents first (reverse wave order), each
+    through its strategy's own verb on its own placement (one run per service)."""
+    order = [name for wave in reversed(waves(app)) for name in wave]
+    outcomes: list[ServiceOutcome] = []
+    for name in order:
+        svc = app.service(name)
+        found = strategies.get(svc.strategy).verbs.get(action)
+        if found is None:
+            why = f"the {svc.strategy} strategy has no {action}"
+            outcomes.append(ServiceOutcome(name, svc.strategy, ok=True, skipped=why))
+            continue
+        one = opts
+        if svc.hosts is not None:
+            pattern = svc.hosts if opts.hosts is None else f"{svc.hosts}:&{opts.hosts}"
+            one = dataclasses.replace(opts, hosts=pattern)
+        if svc.strategy in _AWS_STRATEGIES:
+            one = dataclasses.replace(
+                one, endpoint_url=_endpoint(opts.endpoint_url, opts.inventory, opts.progress)
+            )
+        result = found(svc.spec, one)
+        outcomes.append(
+            ServiceOutcome(name, svc.strategy, ok=bool(getattr(result, "ok", True)), result=result)
+        )
+    ok = all(o.ok for o in outcomes)
+    return AppResult(app.name, action, Outcome.OK if ok else Outcome.FAILED, tuple(outcomes))
+
+
+def logs(
+    spec: Path | str | App,
+    *,
+    on_line: Callable[[journal.LogLine], None],
+    services: Sequence[str] | None = None,
+    hosts: str | None = None,
+    lines: int = 10,
+    follow: bool = False,
+    timeout: float | None = None,
+    inventory: Path | str | None = None,
+) -> list[journal.HostError]:
+    """Stream the journals of a service's (or an app's) instances from every host, in parallel.
+
+    Each line reaches ``on_line`` as a :class:`~shipyard.core.journal.LogLine` (host,
+    instance, time, message): without ``follow`` the last ``lines`` of each service on each
+    host, sorted by time; with it, also every new line until ``timeout`` seconds pass or the
+    caller is interrupted (KeyboardInterrupt; every ssh process is stopped first).
+
+    Args:
+        spec: a spec file, an app file or directory, or a loaded app.
+        on_line: called with every line.
+        services: only these services of the app.
+        hosts: only the hosts this pattern matches.
+        lines: lines per service per host before following (1-10000).
+        follow: keep reading new lines.
+        timeout: with ``follow``: stop after this many seconds (None: until interrupted).
+        inventory: the inventory (default: $SHIPYARD_INVENTORY or the lab's).
+
+    Returns:
+        The hosts whose journal could not be read.
+    """
+    inv = inventory_path(inventory)
+    view = InventoryView(inv)
+    if isinstance(spec, App) or is_app(spec):
+        app = as_app(spec)
+        for name in services or ():
+            app.service(name)  # a SpecError naming the app's services
+        placement = place(app, view, limit=hosts)
+        wanted = set(services or app.names())
+        targets = {h: [n for n in names if n in wanted] for h, names in placement.items()}
+    else:
+        loaded = load_spec(spec)
+        multi_check(loaded)
+        for name in services or ():
+            if name != loaded.service.name:
+                raise SpecError("--service", name, f"the spec's service is {loaded.service.name}")
+        targets = {h: [loaded.service.name] for h in view.hosts(hosts or "all")}
+    targets = {h: names for h, names in targets.items() if names}
+    if not targets:
+        raise SpecError(
+            "--host", hosts or "all", "no host runs the chosen services: check --host and --service"
+        )
+    return journal.read(targets, view, lines=lines, follow=follow, on_line=on_line, timeout=timeout)
 
 
 def promote(

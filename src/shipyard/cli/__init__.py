@@ -1,6 +1,6 @@
 """The ``shipyard`` command line: a thin layer over :mod:`shipyard.api` and :mod:`shipyard.lab`.
 
-One module per area (spec, lab, hosts, image, lambda_, ami) registers its commands on the one
+One module per area (spec, app, lab, hosts, image, lambda_, ami) registers its commands on the one
 group in :mod:`shipyard.cli._base`, where the options shared by several commands are defined
 once. ``main(argv) -> int`` is the entry point (tests call it directly).
 """
@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from shipyard.cli import ami, hosts, image, lab, lambda_, spec  # noqa: F401 - they register commands
+from shipyard.cli import ami, app, hosts, image, lab, lambda_, spec  # noqa: F401 - they register commands
 from shipyard.cli._base import _err, _jsonable, cli
 from shipyard.core.constants import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, EXIT_SETUP
 from shipyard.core.errors import Interrupted, ShipyardError, SpecError, SpecErrors

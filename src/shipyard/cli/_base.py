@@ -6,6 +6,7 @@ stderr. Exit codes are those of :mod:`shipyard.core.constants`.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import json
 import sys
@@ -19,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from shipyard import __version__
+from shipyard.core import ansible_config, inputs
 from shipyard.core.constants import (
     EXIT_FAILED,
     STRATEGIES,
@@ -112,11 +114,50 @@ def _inventory_option(f: Callable[..., Any]) -> Callable[..., Any]:
         "-i",
         type=click.Path(path_type=Path),
         default=None,
-        help="Ansible inventory (default: $SHIPYARD_INVENTORY or inventories/lab/hosts.yml).",
+        help="Ansible inventory (default: $SHIPYARD_INVENTORY, $ANSIBLE_INVENTORY, your ansible.cfg's "
+        "inventory, else inventories/lab/hosts.yml).",
     )(f)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+#: The name of the ``-v`` parameter every command gets from :class:`_Group`.
+_VERBOSE = "shipyard_verbose"
+
+
+def _say_settings(inventory: Any, named: bool) -> None:
+    """``-v``: the Ansible config file used, where each setting came from, the inventory."""
+    err = _err()
+    for line in ansible_config.resolve().describe():
+        err.print(f"shipyard: {line}", markup=False)
+    if named:
+        err.print(f"shipyard: inventory {inputs.describe_inventory(inventory)}", markup=False)
+
+
+class _Group(click.Group):
+    """The ``shipyard`` group: every command added to it gets ``-v/--verbose``."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        taken = {opt for p in cmd.params for opt in getattr(p, "opts", ())}
+        if not isinstance(cmd, click.Group) and not taken & {"-v", "--verbose"} and cmd.callback:
+            cmd.params.append(
+                click.Option(
+                    ["-v", "--verbose", _VERBOSE],
+                    is_flag=True,
+                    help="Say which Ansible config file, settings and inventory are used (stderr).",
+                )
+            )
+            callback = cmd.callback
+
+            @functools.wraps(callback)
+            def verbose_callback(*args: Any, **kwargs: Any) -> Any:
+                if kwargs.pop(_VERBOSE, False):
+                    _say_settings(kwargs.get("inventory"), "inventory" in kwargs)
+                return callback(*args, **kwargs)
+
+            cmd.callback = verbose_callback
+        super().add_command(cmd, name)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--version",
     is_flag=True,

@@ -9,7 +9,6 @@ import click
 from shipyard.cli._base import (
     _canary_options,
     _endpoint_option,
-    _finish,
     _host_options,
     _json_option,
     _Progress,
@@ -17,6 +16,7 @@ from shipyard.cli._base import (
     _strategy_option,
     cli,
 )
+from shipyard.cli.app import finish
 
 
 @cli.command()
@@ -55,7 +55,7 @@ def deploy(
             spec, inventory=inventory, hosts=hosts, check=check, diff=diff, progress=progress,
             strategy=strategy, endpoint_url=endpoint_url, canary=canary, watch=watch, alarms=alarms,
         )  # fmt: skip
-    _finish(result, as_json)
+    finish(result, as_json)
 
 
 @cli.command()
@@ -64,12 +64,15 @@ def deploy(
 @_json_option
 @_quiet_option
 def status(spec: Path, inventory: Path | None, hosts: str | None, as_json: bool, quiet: bool) -> None:
-    """Show every instance of a service: host, port, state, release, memory, restarts."""
+    """Show every instance of a service: host, port, state, release, memory, restarts.
+
+    SPEC may be an app (an app file or a directory): one table of every instance of every
+    service, with CPU time, from one playbook run."""
     from shipyard import api
 
     with _Progress(quiet) as progress:
         result = api.status(spec, inventory=inventory, hosts=hosts, progress=progress)
-    _finish(result, as_json)
+    finish(result, as_json)
 
 
 @cli.command()
@@ -90,7 +93,9 @@ def rollback(
     as_json: bool,
     quiet: bool,
 ) -> None:
-    """Switch a service back to its previous release (or --to VERSION); lambda: the alias."""
+    """Switch a service back to its previous release (or --to VERSION); lambda: the alias.
+
+    SPEC may be an app: every service, dependents first, one run per service."""
     from shipyard import api
 
     with _Progress(quiet) as progress:
@@ -98,7 +103,7 @@ def rollback(
             spec, to=to, inventory=inventory, hosts=hosts, check=check, progress=progress,
             endpoint_url=endpoint_url,
         )  # fmt: skip
-    _finish(result, as_json)
+    finish(result, as_json)
 
 
 @cli.command()
@@ -110,9 +115,11 @@ def rollback(
 def remove(
     spec: Path, inventory: Path | None, hosts: str | None, check: bool, as_json: bool, quiet: bool
 ) -> None:
-    """Remove a service: instances, units, files; its ports are freed."""
+    """Remove a service: instances, units, files; its ports are freed.
+
+    SPEC may be an app: every host service, dependents first, one run per service."""
     from shipyard import api
 
     with _Progress(quiet) as progress:
         result = api.remove(spec, inventory=inventory, hosts=hosts, check=check, progress=progress)
-    _finish(result, as_json)
+    finish(result, as_json)

@@ -9,7 +9,17 @@ from typing import Any
 
 import click
 
-from shipyard.cli._base import _emit_json, _err, _json_option, _jsonable, _out, _quiet_option, cli
+from shipyard.cli._base import (
+    _emit_json,
+    _err,
+    _inventory_option,
+    _json_option,
+    _jsonable,
+    _out,
+    _Progress,
+    _quiet_option,
+    cli,
+)
 from shipyard.core.constants import EXIT_INVALID
 from shipyard.core.errors import SpecError, SpecErrors
 
@@ -18,19 +28,32 @@ from shipyard.core.errors import SpecError, SpecErrors
 
 @cli.command()
 @click.argument("specs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--offline", is_flag=True, help="Do not download URL artifacts to check their sha256.")
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="Do not download URL artifacts to check their sha256, and do not read hosts' memory and cores.",
+)
+@_inventory_option
 @_json_option
 @_quiet_option
-def validate(specs: tuple[Path, ...], offline: bool, quiet: bool, as_json: bool) -> None:
-    """Validate service specs and their artifacts (sha256); nothing is touched. Exit 2 names
-    every bad field."""
+def validate(
+    specs: tuple[Path, ...], offline: bool, inventory: Path | None, quiet: bool, as_json: bool
+) -> None:
+    """Validate service specs and their artifacts (sha256); nothing is changed. Exit 2 names
+    every bad field.
+
+    An app (an app file or a directory of specs) is validated whole: every spec, duplicate
+    names, dependencies and cycles, and with an inventory port clashes per host and capacity
+    (each host's memory and cores from the inventory or read from the hosts; --offline: not read).
+    """
     from shipyard import api
 
     results: list[dict[str, Any]] = []
     errors: list[SpecError] = []
     for path in specs:
         try:
-            loaded = api.validate(path, offline=offline)
+            with _Progress(quiet) as progress:
+                loaded = api.validate(path, offline=offline, inventory=inventory, progress=progress)
         except SpecErrors as exc:
             errors.extend(exc.errors)
             results.append(
@@ -40,6 +63,9 @@ def validate(specs: tuple[Path, ...], offline: bool, quiet: bool, as_json: bool)
             errors.append(exc)
             results.append({"file": str(path), "valid": False, "errors": [_spec_error_doc(exc)]})
         else:
+            if isinstance(loaded, api.AppCheck):
+                results.append({"file": str(path), "valid": True, **loaded.to_dict()})
+                continue
             results.append(
                 {
                     "file": str(path),
@@ -53,7 +79,9 @@ def validate(specs: tuple[Path, ...], offline: bool, quiet: bool, as_json: bool)
         _emit_json({"specs": results, "valid": not errors})
     else:
         for doc in results:
-            if doc["valid"]:
+            if doc["valid"] and "waves" in doc:
+                _print_app_check(doc)
+            elif doc["valid"]:
                 _out.print(f"{doc['file']}: ok ({doc['name']} {doc['version']}, {doc['strategy']})")
     if errors and as_json:  # the document above is the one JSON document; the lines go to stderr
         for error in errors:
@@ -61,6 +89,29 @@ def validate(specs: tuple[Path, ...], offline: bool, quiet: bool, as_json: bool)
         raise click.exceptions.Exit(EXIT_INVALID)
     if errors:
         raise SpecErrors(errors)
+
+
+def _print_app_check(doc: dict[str, Any]) -> None:
+    waves = " -> ".join(", ".join(w) for w in doc["waves"])
+    count = len(doc["services"])
+    _out.print(f"{doc['file']}: ok (app {doc['app']}: {count} services; waves: {waves})", markup=False)
+    for host in doc["hosts"]:
+        _out.print(
+            f"  {host['host']}: memory {_size(host['memory_used'])} of {_size(host['memory_available'])}, "
+            f"cpu {host['cpus_used']:g} of {host['cpus_available']:g} cores ({host['source']})",
+            markup=False,
+        )
+    for host, names in doc["placement"].items():
+        if not any(h["host"] == host for h in doc["hosts"]):
+            _out.print(f"  {host}: {', '.join(names)}", markup=False)
+    for reason in doc["skipped"]:
+        _err().print(f"skipped: {reason}", markup=False)
+
+
+def _size(value: float) -> str:
+    from shipyard.core.app import format_bytes
+
+    return format_bytes(value)
 
 
 def _spec_error_doc(exc: SpecError) -> dict[str, Any]:

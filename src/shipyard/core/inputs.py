@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shipyard.core import safeyaml
+from shipyard.core import ansible_config, safeyaml
 from shipyard.core.errors import SetupError, SpecError
 from shipyard.core.fsutil import sha256_file
 from shipyard.core.spec import LoadedSpec
@@ -27,23 +27,62 @@ DEFAULT_INVENTORY = Path("inventories/lab/hosts.yml")
 MAX_INVENTORY_BYTES = 16 * 1024 * 1024
 
 
+#: How a configured inventory was named, when it came from an Ansible config file.
+_CONFIG_INVENTORY = "inventory"
+
+
 def inventory_candidate(inventory: Path | str | None) -> tuple[Path, str | None]:
-    """The inventory a command targets, and how it was named (``--inventory``,
-    ``SHIPYARD_INVENTORY``, or None for the lab's default); it may not exist."""
+    """The inventory a command targets, and how it was named; it may not exist.
+
+    In this order: ``inventory`` (``--inventory``), ``$SHIPYARD_INVENTORY``, ``$ANSIBLE_INVENTORY``
+    (relative to the working directory, as Ansible takes it), the ``[defaults] inventory`` of
+    the user's Ansible config file (relative to that file), else the lab's (named by None; so
+    is a config file's inventory that IS the lab's, like the checkout's ansible.cfg names).
+    """
     if inventory is not None:
         return Path(inventory), "--inventory"
     env = os.environ.get("SHIPYARD_INVENTORY")
-    return (Path(env), "SHIPYARD_INVENTORY") if env else (DEFAULT_INVENTORY, None)
+    if env:
+        return Path(env), "SHIPYARD_INVENTORY"
+    env = os.environ.get(ansible_config.INVENTORY_ENV)
+    if env:
+        return Path(os.path.expandvars(env)).expanduser(), ansible_config.INVENTORY_ENV
+    configured = ansible_config.configured_inventory(ansible_config.find_config())
+    if configured is not None:
+        path = Path(configured)
+        if path.resolve() == DEFAULT_INVENTORY.resolve():
+            return DEFAULT_INVENTORY, None
+        return path, _CONFIG_INVENTORY
+    return DEFAULT_INVENTORY, None
+
+
+def describe_inventory(inventory: Path | str | None) -> str:
+    """``/abs/hosts.yml (ANSIBLE_INVENTORY)``: what ``-v`` says about the inventory."""
+    path, named_by = inventory_candidate(inventory)
+    if named_by == _CONFIG_INVENTORY:
+        named_by = f"[defaults] inventory in {ansible_config.find_config().path}"
+    return f"{path.absolute()} ({named_by or 'the lab default'})"
 
 
 def inventory_path(inventory: Path | str | None) -> Path:
-    """The inventory to use: ``inventory``, else $SHIPYARD_INVENTORY, else the lab's; it must exist.
+    """The inventory to use (see :func:`inventory_candidate`); it must exist.
 
     Raises:
-        SpecError: a given inventory (``--inventory`` or $SHIPYARD_INVENTORY) does not exist (exit 2).
-        SetupError: none was given and the lab's is missing: no lab is up (exit 4).
+        SpecError: a named inventory (``--inventory``, an environment variable, the Ansible
+            config file) does not exist, or is several sources (exit 2).
+        SetupError: none was named and the lab's is missing: no lab is up (exit 4).
     """
     inv, named_by = inventory_candidate(inventory)
+    where = None
+    if named_by == _CONFIG_INVENTORY:
+        where = str(ansible_config.find_config().path)
+    if named_by in (ansible_config.INVENTORY_ENV, _CONFIG_INVENTORY) and "," in str(inv):
+        raise SpecError(
+            named_by,
+            str(inv),
+            "shipyard deploys to one inventory source: pass --inventory FILE (or name one file)",
+            source=where,
+        )
     if inv.exists():
         return inv
     if named_by is None:
@@ -51,9 +90,10 @@ def inventory_path(inventory: Path | str | None) -> Path:
             f"no inventory: the lab's ({DEFAULT_INVENTORY}) is missing, so no lab is up: "
             "run `shipyard lab up`, or pass --inventory FILE"
         )
-    raise SpecError(
-        named_by, str(inv), "the inventory does not exist: run `shipyard lab up` or pass --inventory FILE"
-    )
+    fix = "the inventory does not exist: run `shipyard lab up` or pass --inventory FILE"
+    if named_by == _CONFIG_INVENTORY:
+        fix = "the inventory your Ansible config names does not exist: fix it there or pass --inventory FILE"
+    raise SpecError(named_by, str(inv), fix, source=where)
 
 
 @dataclass(frozen=True)

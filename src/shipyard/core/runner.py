@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shipyard.core import ansible_vars, collection, sysutil
+from shipyard.core import ansible_config, ansible_vars, collection, sysutil
 from shipyard.core.errors import DeployTimeout, OperationError, SetupError
 from shipyard.core.progress import EventKind, ProgressCallback, ProgressEvent
 
@@ -158,30 +158,25 @@ def default_work_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "shipyard"
 
 
-def ansible_env(*, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment ansible-playbook runs with: tools on PATH, the collection, fast SSH.
+def ansible_env(
+    *, extra: Mapping[str, str] | None = None, settings: ansible_config.AnsibleSettings | None = None
+) -> dict[str, str]:
+    """What shipyard adds to ansible-playbook's environment: tools on PATH, the collection,
+    the user's config file, and shipyard's defaults only where the user set nothing.
+
+    ``settings`` defaults to :func:`shipyard.core.ansible_config.resolve` of the calling process
+    (its environment and working directory). Every ``ANSIBLE_*`` the caller exported reaches
+    ansible-playbook anyway (ansible-runner seeds the run with the caller's environment); what
+    is returned here is laid over it, so it holds no default for a setting the user set.
 
     Host keys are checked as ssh checks them (the user's known_hosts, or the file an
-    inventory names, like the lab's). Checking is set ON explicitly: ansible-runner turns it
-    off (the variable set to False) in the environment of every run that does not name it
-    (ansible_runner/config/_base.py), so leaving it out would turn checking off.
+    inventory names, like the lab's) unless the user turned checking off themselves: the
+    variable is always set, because ansible-runner turns checking off (the variable set to
+    False) in the environment of every run that does not name it (ansible_runner/config/_base.py).
     """
+    settings = settings or ansible_config.resolve()
     bindir = str(tool_path("ansible-playbook").parent)
-    env = {
-        "PATH": bindir + os.pathsep + os.environ.get("PATH", "/usr/bin:/bin"),
-        "ANSIBLE_COLLECTIONS_PATH": str(collection.collections_path()),
-        "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "False",
-        "ANSIBLE_PIPELINING": "True",
-        "ANSIBLE_HOST_KEY_CHECKING": "True",  # ansible-runner's default is False
-        "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=60s",
-        "ANSIBLE_INTERPRETER_PYTHON": "/usr/bin/python3",
-        "ANSIBLE_RETRY_FILES_ENABLED": "False",
-        "ANSIBLE_FORKS": "20",
-        "ANSIBLE_NOCOLOR": "True",
-        "ANSIBLE_DEPRECATION_WARNINGS": "False",
-        "ANSIBLE_LOCALHOST_WARNING": "False",
-        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "False",
-    }
+    env = {"PATH": bindir + os.pathsep + os.environ.get("PATH", "/usr/bin:/bin"), **settings.env}
     if extra:
         env.update(extra)
     return env
@@ -464,6 +459,13 @@ def run_playbook(
             secret_dir = tempfile.mkdtemp(prefix="shipyard-secrets-")
             secret_file = ansible_vars.write(Path(secret_dir) / "vars.yml", secret_vars, mode=0o600)
             cmdline += ["-e", f"@{secret_file}"]
+        envvars = ansible_env(extra=env)
+        if ansible_config.SOURCE_ENV not in envvars:
+            # the user has no config file: name an empty one, so that Ansible reads none
+            # either (not one a missing ANSIBLE_CONFIG or a world-writable cwd would let in)
+            empty = private / "empty-ansible.cfg"
+            empty.write_text("# shipyard: the user has no Ansible config file\n", encoding="utf-8")
+            envvars[ansible_config.SOURCE_ENV] = str(empty)
         collector = _Collector(progress, frozenset(capture))
         started = time.monotonic()
         runner = ansible_runner.interface.init_runner(
@@ -473,7 +475,7 @@ def run_playbook(
             cmdline=shlex.join(cmdline) if cmdline else None,
             limit=limit,
             verbosity=verbosity or None,
-            envvars=ansible_env(extra=env),
+            envvars=envvars,
             event_handler=collector,
             cancel_callback=interrupt,
             settings={"pexpect_timeout": _POLL_SECONDS},
@@ -482,7 +484,11 @@ def run_playbook(
             rotate_artifacts=1,
             ident="run",
             timeout=timeout,
-            project_dir=str(book.resolve().parent),
+            # ansible-playbook runs in the user's directory, as `ansible-playbook` typed there
+            # would: relative paths in their ANSIBLE_* variables and the ones Ansible takes
+            # relative to its cwd (ssh's control_path_dir, say) mean what they mean to them.
+            # The playbook path is absolute; its own files resolve against its directory.
+            project_dir=str(Path.cwd()),
         )
         # ansible-runner seeds the child's environment with all of ours and records it in
         # artifacts/<ident>/command: keep only what ansible-playbook needs, so no variable of

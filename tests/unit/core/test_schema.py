@@ -14,7 +14,7 @@ from _root import ROOT
 from shipyard.cli import main
 from shipyard.core.spec import SCHEMA_ID, json_schema
 
-SPECS = sorted((ROOT / "services").glob("*.yml"))
+SPECS = sorted((ROOT / "services").glob("**/*.yml"))
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(schema)
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.name)
+@pytest.mark.parametrize("spec", SPECS, ids=lambda p: str(p.relative_to(ROOT / "services")))
 def test_every_example_spec_is_valid_against_the_exported_schema(
     spec: Path, validator: jsonschema.Draft202012Validator
 ) -> None:
@@ -32,7 +32,7 @@ def test_every_example_spec_is_valid_against_the_exported_schema(
     assert errors == []
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.name)
+@pytest.mark.parametrize("spec", SPECS, ids=lambda p: str(p.relative_to(ROOT / "services")))
 def test_every_example_names_the_schema_in_a_modeline(spec: Path) -> None:
     first = spec.read_text().splitlines()[0]
     match = re.fullmatch(r"# yaml-language-server: \$schema=(\S+)", first)
@@ -55,3 +55,9 @@ def test_the_schema_has_an_id_and_the_models_patterns(validator: jsonschema.Draf
 def test_shipyard_schema_prints_the_same_schema(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["schema"]) == 0
     assert json.loads(capsys.readouterr().out) == json_schema()
+
+
+def test_the_shop_specs_are_among_the_checked_specs() -> None:
+    assert {"shop/gateway.yml", "shop/orders.yml", "shop/catalog.yml", "shop/payments.yml"} <= {
+        str(p.relative_to(ROOT / "services")) for p in SPECS
+    }

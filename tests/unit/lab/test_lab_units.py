@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -275,10 +276,21 @@ def test_inventory_names_the_registry_on_the_bridge_address() -> None:
     assert (again.registry_pid, again.registry) == (43, "10.213.5.1:5000")
 
 
-def test_runner_ansible_env_keeps_host_key_checking_on() -> None:
+def _no_user_ansible_settings(monkeypatch: pytest.MonkeyPatch, where: Path) -> None:
+    """A user with no Ansible config file and no ANSIBLE_* variable (shipyard's defaults apply)."""
+    for key in list(os.environ):
+        if key.startswith("ANSIBLE_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("HOME", str(where))
+    monkeypatch.chdir(where)
+    monkeypatch.setattr("shipyard.core.ansible_config.SYSTEM_CONFIG", where / "no-system.cfg")
+
+
+def test_runner_ansible_env_keeps_host_key_checking_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """ansible_env() (every inventory, not only the lab's) must not turn host key checking off."""
     from shipyard.core.runner import ansible_env
 
+    _no_user_ansible_settings(monkeypatch, tmp_path)
     env = ansible_env()
     # explicitly on: ansible-runner sets it to False in every run's environment that lacks it
     assert env["ANSIBLE_HOST_KEY_CHECKING"] == "True"
@@ -289,12 +301,15 @@ def test_runner_ansible_env_keeps_host_key_checking_on() -> None:
     assert ansible_env(extra={"X": "1"})["X"] == "1"
 
 
-def test_runner_host_key_checking_survives_ansible_runner_defaults(tmp_path: Path) -> None:
+def test_runner_host_key_checking_survives_ansible_runner_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The environment ansible-runner really gives ansible-playbook keeps checking on."""
     from ansible_runner.config.runner import RunnerConfig
 
     from shipyard.core.runner import ansible_env
 
+    _no_user_ansible_settings(monkeypatch, tmp_path)
     (tmp_path / "project").mkdir()
     (tmp_path / "project" / "p.yml").write_text("[]\n")
     config = RunnerConfig(

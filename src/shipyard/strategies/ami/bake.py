@@ -465,7 +465,7 @@ def run_bake(
             "manifest_file": str(Path(tmp) / "manifest.json"),
         }
         env = settings.env()
-        template = root / "packer"
+        template = collection.packer_dir()
         packer.validate(template, variables, env=env)
         try:
             out = packer.build(
