@@ -118,6 +118,8 @@ def test_every_filter_has_its_documentation_file(name: str, source: str) -> None
     assert set(data) >= {"DOCUMENTATION", "EXAMPLES", "RETURN"}, f"{doc_file.name}: {sorted(data)}"
     assert data["DOCUMENTATION"]["name"] == name
     assert data["DOCUMENTATION"]["short_description"]
-    assert data["DOCUMENTATION"]["positional"] == "_input"
+    positional = [p.strip() for p in data["DOCUMENTATION"]["positional"].split(",")]
+    assert positional[0] == "_input", positional  # the value filtered, then the arguments in order
+    assert set(positional) <= set(data["DOCUMENTATION"]["options"]), positional
     assert "_input" in data["DOCUMENTATION"]["options"]
     assert "_value" in data["RETURN"]

@@ -87,7 +87,12 @@ def test_env_value(value, expected):
 
 
 def test_filters_registered():
-    assert set(FilterModule().filters()) == {"systemd_exec", "systemd_quote", "systemd_env_value"}
+    assert set(FilterModule().filters()) == {
+        "systemd_exec", "systemd_quote", "systemd_env_value",
+        # the file renderers shared with service_converge (module_utils/_units.py)
+        "service_env_file", "service_process_unit", "service_container_unit",
+        "service_haproxy_config", "service_balancer_unit",
+    }
 
 
 @pytest.mark.parametrize("program", ["+python3", "-python3", "@/bin/sh", "!/bin/sh", ":/bin/true", "!!x",
