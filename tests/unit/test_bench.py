@@ -95,7 +95,8 @@ def test_parse_full_defaults_match_the_issue_matrix() -> None:
 def test_parse_quick_is_small_and_needs_fewer_hosts() -> None:
     cfg = config.parse(["--quick", "--lab", "ci1", "--parts", "multi,lambda", "--note", "shared CPU"])
     assert cfg.mode == "quick" and cfg.lab == "ci1"
-    assert max(cfg.instances) <= 8 and cfg.hosts == (1,) and cfg.api_reps == 1
+    assert max(cfg.instances) <= 8 and cfg.hosts == (1, 3) and cfg.api_reps == 1
+    assert set(config.SIDES) == {"shipyard", "cli", "baseline", "floor", "ansible_floor"}
     assert cfg.scale_instances == (1, 2, 4)
     assert cfg.parts == ("lambda", "multi")  # run order: short parts first
     assert cfg.note == "shared CPU"
@@ -264,6 +265,19 @@ def test_calls_not_recorded_are_not_measured() -> None:
     ts = {t.name: t for t in report.targets(res)}
     assert ts["no-op: remote calls per host, CLI (most over every cell, host, rep)"].met is None
     assert report.calls_cell(report._multi(res), "shipyard", phase="noop") == "-"
+
+
+def test_quick_targets_say_they_are_not_at_32() -> None:
+    ts = {t.name: t for t in report.targets(_results("quick"))}
+    big = ts["no-op, 4 inst/host, 1 host(s): shipyard (ansible-playbook) / Ansible floor"]
+    assert big.note == "quick mode: at 4 instances/host, not 32"
+    assert ts["rolling upgrade, 4 inst/host, 3 host(s): baseline / shipyard"].note == big.note
+    small = ts["no-op, 1 inst/host, 3 host(s): CLI / Ansible floor"]
+    assert small.note == ""
+    res = _results("quick")
+    res["config"]["hosts"] = [1, 2]
+    two = {t.name: t for t in report.targets(res)}["no-op, 1 inst/host, 2 host(s): CLI / Ansible floor"]
+    assert two.note == "quick mode: 2 host(s) only, not 3"
 
 
 def test_render_has_metadata_tables_verdicts_plots_and_errors() -> None:
