@@ -10,7 +10,11 @@ PARTS = ("multi", "api", "scaling", "bake", "lambda")
 #: The order parts run in: the short ones first, so that a time budget (--max-minutes) cuts
 #: the long matrix rather than whole parts; scaling last, as it reuses the matrix's cells.
 RUN_ORDER = ("lambda", "bake", "api", "multi", "scaling")
-SIDES = ("shipyard", "baseline", "floor")
+#: the multi comparison's sides (bench/harness.py): shipyard through ansible-playbook, through the
+#: CLI, the plain role, the ssh-script floor and the same script as one raw task (Ansible floor)
+SIDES = ("shipyard", "cli", "baseline", "floor", "ansible_floor")
+#: the sides that run ansible-playbook with the timing callback (their task profile can be kept)
+PLAYBOOK_SIDES = ("shipyard", "baseline", "ansible_floor")
 PHASES = ("first", "noop", "upgrade")
 HERE = Path(__file__).resolve().parent
 
@@ -58,7 +62,7 @@ def parser() -> argparse.ArgumentParser:
         description="shipyard's benchmarks: multi vs a plain role and a floor, API overhead, bake, "
         "lambda packaging, scaling. Needs root (it brings up its own lab).",
     )
-    p.add_argument("--quick", action="store_true", help="small matrix for CI (about 4 minutes)")
+    p.add_argument("--quick", action="store_true", help="small matrix for CI (about 4-5 minutes)")
     p.add_argument("--reps", type=int, default=None, help="repetitions per cell (default 2, quick 1)")
     p.add_argument("--lab", default="bench", help="lab name (default: bench)")
     p.add_argument(
@@ -80,7 +84,9 @@ def parser() -> argparse.ArgumentParser:
         default=0.0,
         help="start no new cell after this many minutes (0: no limit); RESULTS.md lists what was skipped",
     )
-    p.add_argument("--no-profile", action="store_true", help="skip the task profile of shipyard's deploy")
+    p.add_argument(
+        "--no-profile", action="store_true", help="leave the task profile section out of RESULTS.md"
+    )
     p.add_argument(
         "--note", default="", help="a remark printed at the top of RESULTS.md (e.g. about the machine)"
     )
@@ -108,8 +114,9 @@ def parse(argv: list[str] | None = None) -> Config:
             mode="quick",
             lab=a.lab,
             reps=reps,
+            # 1 and 3 hosts as in the targets; 4 instances stand in for 32
             instances=(1, 4),
-            hosts=(1,),
+            hosts=(1, 3),
             api_instances=8,
             api_reps=1,
             scale_instances=(1, 2, 4),
@@ -123,7 +130,7 @@ def parse(argv: list[str] | None = None) -> Config:
             out=a.out.resolve(),
             work=a.work.resolve(),
             keep_lab=a.keep_lab,
-            profile=False,
+            profile=not a.no_profile,
             note=a.note,
             render_only=a.render_only,
             max_minutes=a.max_minutes,

@@ -1,33 +1,41 @@
-"""The three ways to deploy N instances of hello per host, and the helpers they share.
+"""The five ways to deploy N instances of hello per host, and the helpers they share.
 
-* shipyard: ``playbooks/deploy.yml`` (release role + the ``service_instances`` module: all
-  instances of a host in one module call), run by ``ansible-playbook`` with the validated spec
-  from :func:`shipyard.api.render`.
+* shipyard: ``playbooks/deploy.yml`` (one ``service_converge`` task per host: the host's whole
+  desired state in one module call), run by ``ansible-playbook`` with the validated spec from
+  :func:`shipyard.api.render`.
+* cli: what a user types, ``shipyard deploy SPEC -i INVENTORY --hosts ... -q`` as a new process.
 * baseline: ``bench/baseline/deploy.yml``, the plain role a user would write.
 * floor: ``bench/floor/deploy.sh``, one ssh call per host, no safety.
+* ansible_floor: ``bench/ansible_floor/deploy.yml``, the same script as ONE ``raw`` task per host
+  through ``ansible-playbook``: no Ansible deploy can beat ansible-playbook's own start-up.
 
-shipyard and the baseline run with the same Ansible settings (the repository's ansible.cfg plus
-:func:`shipyard.core.runner.ansible_env`: pipelining, ControlPersist, forks). The floor's ssh uses a
+shipyard, the baseline and the Ansible floor run with the same Ansible settings (the repository's
+ansible.cfg plus :func:`shipyard.core.runner.ansible_env`: pipelining, ControlPersist, forks) and
+the same task-timing callback (``callback_plugins/bench_profile.py``, which also counts the remote
+calls per host); the CLI runs with its own (the same ansible_env). The floor's ssh uses a
 ControlPersist master too. Every deploy is checked afterwards (outside the timing): every
 instance on every host answers ``GET /`` with the expected version.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shlex
 import subprocess
+import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
 from shipyard import api
+from shipyard.core import ansible_vars
 from shipyard.core.collection import collections_path
 from shipyard.core.runner import ansible_env, tool_path
 
@@ -35,7 +43,15 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 DIST = ROOT / "examples" / "dist"
 BASE_PORT = 9000
-SERVICE = {"shipyard": "benchsvc", "baseline": "blhello", "floor": "flhello"}
+#: every side its own service name, so that every side starts from clean hosts the same way
+SERVICE = {
+    "shipyard": "benchsvc",
+    "cli": "clihello",
+    "baseline": "blhello",
+    "floor": "flhello",
+    "ansible_floor": "afhello",
+}
+CONVERGE = "service_converge"
 VERSIONS = ("1.0.0", "2.0.0")
 PLAYBOOK_TIMEOUT = 900
 
@@ -48,6 +64,57 @@ class BenchError(RuntimeError):
 class Host:
     name: str
     address: str
+
+
+class Deployed(NamedTuple):
+    """One timed deploy: wall seconds, and what it cost on each host.
+
+    ``calls`` maps a host to ``{"remote": N, ...}``: remote executions on that host. For shipyard
+    and the CLI that is the converge's own count (``module`` calls + the artifact copy); for a
+    playbook side without a converge it is the number of task results on the host (each a
+    remote execution, at least: the proxy for its remote calls); for the ssh floor, 1.
+    """
+
+    seconds: float
+    calls: dict[str, dict[str, Any]]
+
+
+def host_calls(profile: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Remote calls per host from a ``bench_profile`` document (see :class:`Deployed`)."""
+    out: dict[str, dict[str, Any]] = {}
+    for host, info in (profile.get("per_host") or {}).items():
+        conv = info.get("calls")
+        if conv:
+            out[host] = {
+                "remote": int(conv.get("remote", 0)),
+                "module": int(conv.get("module", 0)),
+                "copies": len(conv.get("copies") or []),
+                "tasks": int(info.get("results", 0)),
+            }
+        else:
+            out[host] = {"remote": int(info.get("results", 0)), "tasks": int(info.get("results", 0))}
+    return out
+
+
+def events_calls(run_dir: Path) -> dict[str, dict[str, Any]]:
+    """The converge's ``calls`` per host from an ansible-runner run directory's job events."""
+    out: dict[str, dict[str, Any]] = {}
+    for path in sorted((run_dir / "artifacts").glob("*/job_events/*.json")):
+        try:
+            event = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if event.get("event") not in ("runner_on_ok", "runner_on_failed"):
+            continue
+        data = event.get("event_data") or {}
+        conv = (data.get("res") or {}).get("calls")
+        if str(data.get("task_action", "")).endswith(CONVERGE) and isinstance(conv, dict):
+            out[str(data.get("host"))] = {
+                "remote": int(conv.get("remote", 0)),
+                "module": int(conv.get("module", 0)),
+                "copies": len(conv.get("copies") or []),
+            }
+    return out
 
 
 def artifact(version: str) -> Path:
@@ -167,9 +234,13 @@ class Bench:
         return elapsed
 
     def playbook(
-        self, book: Path, varfile: Path, hosts: list[Host], *, env: dict[str, str] | None = None
-    ) -> float:
-        """``ansible-playbook`` with the shared settings; its wall time in seconds."""
+        self, book: Path, varfile: Path, hosts: list[Host], *, profile: Path | None = None
+    ) -> tuple[float, dict[str, Any]]:
+        """``ansible-playbook`` with the shared settings and the timing callback.
+
+        Returns its wall time in seconds and the callback's document (task times, results and
+        converge calls per host), which is also kept at ``profile`` when given.
+        """
         argv = [
             self.ansible_playbook,
             "-i",
@@ -180,11 +251,22 @@ class Bench:
             "-e",
             f"@{varfile}",
         ]
+        out = profile or self.work / "profile" / "last.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.unlink(missing_ok=True)
+        env = {
+            **self.env,
+            # every playbook side runs with the callback (it only reads the clock and counts
+            # results), so every side pays for it alike
+            "ANSIBLE_CALLBACK_PLUGINS": str(HERE / "callback_plugins"),
+            "ANSIBLE_CALLBACKS_ENABLED": "bench_profile",
+            "BENCH_PROFILE_OUT": str(out),
+        }
         started = time.perf_counter()
         proc = subprocess.run(
             argv,
             cwd=ROOT,
-            env={**self.env, **(env or {})},
+            env=env,
             capture_output=True,
             text=True,
             timeout=PLAYBOOK_TIMEOUT,
@@ -195,17 +277,24 @@ class Bench:
             raise BenchError(
                 f"{book.name} failed (rc {proc.returncode}): {failure_lines(proc.stdout + proc.stderr)}"
             )
-        return elapsed
+        try:
+            doc: dict[str, Any] = json.loads(out.read_text())
+        except (OSError, ValueError) as exc:
+            raise BenchError(f"{book.name}: the bench_profile callback wrote no {out}: {exc}") from exc
+        return elapsed, doc
 
     def cleanup(self, hosts: list[Host] | None = None) -> None:
         """Remove every benchmark service from the hosts (not timed; one ssh per host)."""
         script = r"""
-systemctl stop 'shipyard-*.service' 'blhello-*.service' 'flhello@*.service' 2>/dev/null || true
+systemctl stop 'shipyard-*.service' 'blhello-*.service' 'flhello@*.service' 'afhello@*.service' \
+  2>/dev/null || true
 rm -f /etc/systemd/system/shipyard-* /etc/systemd/system/blhello-* /etc/systemd/system/flhello@* \
+      /etc/systemd/system/afhello@* \
       /etc/systemd/system/multi-user.target.wants/shipyard-* \
       /etc/systemd/system/multi-user.target.wants/blhello-* \
-      /etc/systemd/system/multi-user.target.wants/flhello@*
-rm -rf /opt/shipyard /etc/shipyard /opt/blhello /opt/flhello
+      /etc/systemd/system/multi-user.target.wants/flhello@* \
+      /etc/systemd/system/multi-user.target.wants/afhello@*
+rm -rf /opt/shipyard /etc/shipyard /opt/blhello /opt/flhello /opt/afhello
 systemctl daemon-reload
 systemctl reset-failed 2>/dev/null || true
 """
@@ -227,7 +316,7 @@ systemctl reset-failed 2>/dev/null || true
         )
         self.on_hosts(hosts, ["python3", "-c", code, version, *map(str, ports(instances))])
 
-    # -- the three sides ------------------------------------------------------------------------
+    # -- the five sides ------------------------------------------------------------------------
 
     def spec(self, instances: int, version: str, *, name: str = SERVICE["shipyard"]) -> Path:
         """A service spec for hello with ``instances`` instances (written under the work dir)."""
@@ -256,21 +345,51 @@ systemctl reset-failed 2>/dev/null || true
 
     def shipyard(
         self, instances: int, version: str, hosts: list[Host], *, profile: Path | None = None
-    ) -> float:
+    ) -> Deployed:
         spec = self.spec(instances, version)
         varfile = self._vars(f"shipyard-{instances}-{version}", api.render(spec))
-        env = None
-        if profile is not None:
-            env = {
-                "ANSIBLE_CALLBACK_PLUGINS": str(HERE / "callback_plugins"),
-                "ANSIBLE_CALLBACKS_ENABLED": "bench_profile",
-                "BENCH_PROFILE_OUT": str(profile),
-            }
-        return self.playbook(ROOT / "playbooks" / "deploy.yml", varfile, hosts, env=env)
+        seconds, doc = self.playbook(ROOT / "playbooks" / "deploy.yml", varfile, hosts, profile=profile)
+        return Deployed(seconds, host_calls(doc))
+
+    def cli(
+        self, instances: int, version: str, hosts: list[Host], *, profile: Path | None = None
+    ) -> Deployed:
+        """``shipyard deploy SPEC -i INVENTORY --hosts h1,h2 -q --json``: a user's command.
+
+        ``--json`` gives the run directory, whose job events hold the converge's calls per host.
+        """
+        spec = self.spec(instances, version, name=SERVICE["cli"])
+        argv = [
+            str(Path(sys.executable).parent / "shipyard"),
+            "deploy",
+            str(spec),
+            "-i",
+            str(self.inventory),
+            "--hosts",
+            ",".join(h.name for h in hosts),
+            "-q",
+            "--json",
+        ]
+        env = {**os.environ, "SHIPYARD_WORK_DIR": str(self.work / "cli")}
+        started = time.perf_counter()
+        proc = subprocess.run(
+            argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=PLAYBOOK_TIMEOUT, check=False
+        )
+        elapsed = time.perf_counter() - started
+        try:
+            doc = json.loads(proc.stdout)
+        except ValueError:
+            doc = {}
+        if proc.returncode != 0 or doc.get("outcome") != "ok":
+            raise BenchError(
+                f"shipyard deploy failed (rc {proc.returncode}): {json.dumps(doc.get('failures'))[:800]} "
+                f"{proc.stderr[-800:]}"
+            )
+        return Deployed(elapsed, events_calls(Path(doc["run_dir"])) if doc.get("run_dir") else {})
 
     def baseline(
         self, instances: int, version: str, hosts: list[Host], *, profile: Path | None = None
-    ) -> float:
+    ) -> Deployed:
         doc = {
             "hello_service": SERVICE["baseline"],
             "hello_version": version,
@@ -279,24 +398,49 @@ systemctl reset-failed 2>/dev/null || true
             "hello_root": "/opt/blhello",
         }
         varfile = self._vars(f"baseline-{instances}-{version}", doc)
-        env = None
-        if profile is not None:
-            env = {
-                "ANSIBLE_CALLBACK_PLUGINS": str(HERE / "callback_plugins"),
-                "ANSIBLE_CALLBACKS_ENABLED": "bench_profile",
-                "BENCH_PROFILE_OUT": str(profile),
-            }
-        return self.playbook(HERE / "baseline" / "deploy.yml", varfile, hosts, env=env)
+        seconds, prof = self.playbook(HERE / "baseline" / "deploy.yml", varfile, hosts, profile=profile)
+        return Deployed(seconds, host_calls(prof))
 
-    def floor(self, instances: int, version: str, hosts: list[Host], *, profile: Path | None = None) -> float:
+    def floor_command(self, service: str, instances: int, version: str) -> list[str]:
+        """The floor's remote argv (the release tarball goes to its stdin)."""
         script = (HERE / "floor" / "deploy.sh").read_text()
-        remote = ["sh", "-c", script, "floor", SERVICE["floor"], version, *map(str, ports(instances))]
-        return self.on_hosts(hosts, remote, stdin=artifact(version))
+        return ["sh", "-c", script, "floor", service, version, *map(str, ports(instances))]
 
-    def deploy(self, side: str, instances: int, version: str, hosts: list[Host], **kw: Any) -> float:
-        fn = {"shipyard": self.shipyard, "baseline": self.baseline, "floor": self.floor}[side]
-        seconds: float = fn(instances, version, hosts, **kw)
-        return seconds
+    def floor(
+        self, instances: int, version: str, hosts: list[Host], *, profile: Path | None = None
+    ) -> Deployed:
+        remote = self.floor_command(SERVICE["floor"], instances, version)
+        seconds = self.on_hosts(hosts, remote, stdin=artifact(version))
+        return Deployed(seconds, {h.name: {"remote": 1} for h in hosts})
+
+    def ansible_floor(
+        self, instances: int, version: str, hosts: list[Host], *, profile: Path | None = None
+    ) -> Deployed:
+        """The floor's script as one ``raw`` task per host through ansible-playbook.
+
+        raw sends no stdin: the 10 KB tarball travels base64 inside the command
+        (``printf %s B64 | base64 -d | sh -c SCRIPT floor SVC VER PORT...``); the command is
+        handed to Ansible as ``!unsafe`` data, never templated.
+        """
+        b64 = base64.b64encode(artifact(version).read_bytes()).decode()
+        remote = self.floor_command(SERVICE["ansible_floor"], instances, version)
+        command = f"printf %s {b64} | base64 -d | {shlex.join(remote)}"
+        varfile = self.work / "vars" / f"ansible_floor-{instances}-{version}.yml"
+        varfile.parent.mkdir(parents=True, exist_ok=True)
+        ansible_vars.write(varfile, {"floor_command": command})
+        seconds, prof = self.playbook(HERE / "ansible_floor" / "deploy.yml", varfile, hosts, profile=profile)
+        return Deployed(seconds, host_calls(prof))
+
+    def deploy(self, side: str, instances: int, version: str, hosts: list[Host], **kw: Any) -> Deployed:
+        fn = {
+            "shipyard": self.shipyard,
+            "cli": self.cli,
+            "baseline": self.baseline,
+            "floor": self.floor,
+            "ansible_floor": self.ansible_floor,
+        }[side]
+        done: Deployed = fn(instances, version, hosts, **kw)
+        return done
 
     def close(self) -> None:
         """Stop the floor's ssh masters."""

@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
-from bench.config import PHASES, SIDES, Config
-from bench.harness import ROOT, Bench, BenchError, artifact, artifact_sha
+from bench.config import PHASES, PLAYBOOK_SIDES, SIDES, Config
+from bench.harness import ROOT, Bench, BenchError, Deployed, artifact, artifact_sha
 
 Log = Callable[[str], None]
 UPGRADE = {"first": "1.0.0", "noop": "1.0.0", "upgrade": "2.0.0"}
@@ -33,15 +33,16 @@ def rotate(items: tuple[str, ...] | list[str], by: int) -> list[str]:
     return seq[k:] + seq[:k]
 
 
-def sequence(bench: Bench, side: str, instances: int, nhosts: int, **kw: Any) -> dict[str, float]:
-    """Clean hosts, then first deploy, no-op rerun and upgrade to 2.0.0; seconds per phase."""
+def sequence(bench: Bench, side: str, instances: int, nhosts: int, **kw: Any) -> dict[str, Deployed]:
+    """Clean hosts, then first deploy, no-op rerun and upgrade to 2.0.0; seconds and remote
+    calls per host, per phase."""
     hosts = bench.hosts[:nhosts]
     bench.cleanup(hosts)
-    out: dict[str, float] = {}
+    out: dict[str, Deployed] = {}
     for phase in PHASES:
         version = UPGRADE[phase]
         profile = kw.get("profile")
-        seconds = bench.deploy(
+        done = bench.deploy(
             side,
             instances,
             version,
@@ -49,8 +50,16 @@ def sequence(bench: Bench, side: str, instances: int, nhosts: int, **kw: Any) ->
             **({"profile": profile / f"{side}-{phase}.json"} if profile else {}),
         )
         bench.verify(hosts, instances, version)
-        out[phase] = seconds
+        out[phase] = done
     return out
+
+
+def _remote(done: Deployed) -> str:
+    """The remote calls per host of a deploy, for the log (e.g. ``1`` or ``5-6``)."""
+    counts = sorted({int(c.get("remote", 0)) for c in done.calls.values()})
+    if not counts:
+        return "?"
+    return str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
 
 
 def with_retry(what: str, fn: Callable[[], Any], results: dict[str, Any], log: Log) -> Any:
@@ -69,10 +78,11 @@ def with_retry(what: str, fn: Callable[[], Any], results: dict[str, Any], log: L
 
 
 def multi(cfg: Config, bench: Bench, results: dict[str, Any], log: Log) -> None:
-    """shipyard vs baseline vs floor over the instances x hosts matrix, all three phases.
+    """shipyard (ansible-playbook and CLI) vs baseline vs both floors over the instances x hosts
+    matrix, all three phases, with every run's remote calls per host.
 
-    With ``cfg.profile``, the first repetition of the largest 1-host cell records shipyard's and
-    the baseline's task times (a callback that only reads the clock per task).
+    With ``cfg.profile``, the task times of the first repetition of the largest 1-host cell of
+    every playbook side are kept for RESULTS.md (every playbook run has the callback).
     """
     turn = 0
     big = max(cfg.instances)
@@ -89,34 +99,42 @@ def multi(cfg: Config, bench: Bench, results: dict[str, Any], log: Log) -> None:
             if bench.over_budget(results, f"multi rep {rep + 1}: {nhosts} host(s) x {n} instances"):
                 continue
             for side in rotate(SIDES, turn):
-                profiled = cfg.profile and rep == 0 and n == big and nhosts == 1 and side != "floor"
+                profiled = cfg.profile and rep == 0 and n == big and nhosts == 1 and side in PLAYBOOK_SIDES
                 kw = {"profile": prof_dir} if profiled else {}
 
                 def run(side: str = side, n: int = n, nhosts: int = nhosts, kw: Any = kw) -> Any:
                     return sequence(bench, side, n, nhosts, **kw)
 
                 got = with_retry(f"multi {nhosts}h x {n} {side}", run, results, log)
-                for phase, seconds in got.items():
+                for phase, done in got.items():
                     results["samples"].append(
                         {"part": "multi", "side": side, "phase": phase, "instances": n,
-                         "hosts": nhosts, "rep": rep, "seconds": round(seconds, 4)}
+                         "hosts": nhosts, "rep": rep, "seconds": round(done.seconds, 4),
+                         "calls": done.calls}
                     )  # fmt: skip
                 if profiled:
                     for phase in PHASES:
                         doc = json.loads((prof_dir / f"{side}-{phase}.json").read_text())
-                        results["profiles"][f"{side}/{phase}"] = {"instances": n, "hosts": 1, **doc}
+                        results["profiles"][f"{side}/{phase}"] = {
+                            **doc,
+                            "instances": n,
+                            "hosts": 1,
+                            "wall": round(got[phase].seconds, 4),
+                        }
                 log(f"multi rep {rep + 1}/{cfg.reps} {nhosts}h x {n}: {side} "
-                    + " ".join(f"{p}={s:.2f}s" for p, s in got.items()))  # fmt: skip
+                    + " ".join(f"{p}={d.seconds:.2f}s/{_remote(d)}" for p, d in got.items()))  # fmt: skip
             turn += 1
             bench.checkpoint(results)
 
 
 def api_overhead(cfg: Config, bench: Bench, results: dict[str, Any], log: Log) -> None:
-    """The deploy playbook through shipyard.api (ansible-runner) vs bare ansible-playbook.
+    """The deploy playbook through shipyard.api (ansible-runner) and through the CLI vs bare
+    ansible-playbook.
 
-    Both run the collection's playbook with the same variables and the same environment
+    All run the collection's playbook with the same variables and the same environment
     (:func:`shipyard.core.runner.ansible_env`); the phase is the no-op rerun, where a fixed overhead
-    weighs most. The API call is timed in-process, as a Python caller sees it.
+    weighs most. The API call is timed in-process, as a Python caller sees it; the CLI as a new
+    process (``shipyard deploy SPEC -i INVENTORY --hosts HOST -q``), as a user sees it.
     """
     from shipyard import api
     from shipyard.core.collection import playbook
@@ -157,12 +175,41 @@ def api_overhead(cfg: Config, bench: Bench, results: dict[str, Any], log: Log) -
             )
         return elapsed
 
+    cli = [
+        str(Path(sys.executable).parent / "shipyard"),
+        "deploy",
+        str(spec),
+        "-i",
+        str(bench.inventory),
+        "--hosts",
+        hosts[0].name,
+        "-q",
+        "--json",
+    ]
+    cli_env = {**os.environ, "SHIPYARD_WORK_DIR": str(bench.work / "api")}
+
+    def through_cli() -> float:
+        started = time.perf_counter()
+        proc = subprocess.run(cli, cwd=ROOT, env=cli_env, capture_output=True, text=True, check=False)
+        elapsed = time.perf_counter() - started
+        try:
+            doc = json.loads(proc.stdout)
+        except ValueError:
+            doc = {}
+        if proc.returncode != 0 or doc.get("outcome") != "ok" or doc.get("changed"):
+            raise BenchError(
+                f"shipyard deploy no-op failed or changed something (rc {proc.returncode}): "
+                f"{proc.stdout[-1500:]}{proc.stderr[-1500:]}"
+            )
+        return elapsed
+
     reps = cfg.api_reps
+    run = {"api": through_api, "cli": through_cli, "bare": bare}
     for rep in range(reps):
         if rep and bench.over_budget(results, f"api rep {rep + 1}"):
             break
-        for side in rotate(("api", "bare"), rep):
-            seconds = through_api() if side == "api" else bare()
+        for side in rotate(("api", "cli", "bare"), rep):
+            seconds = run[side]()
             results["samples"].append(
                 {
                     "part": "api",
@@ -202,7 +249,7 @@ def scaling(cfg: Config, bench: Bench, results: dict[str, Any], log: Log) -> Non
 
             def one(n: int = n, hosts: list[Any] = hosts) -> float:
                 bench.cleanup(hosts)
-                seconds = bench.shipyard(n, "1.0.0", hosts)
+                seconds = bench.shipyard(n, "1.0.0", hosts).seconds
                 bench.verify(hosts, n, "1.0.0")
                 return seconds
 

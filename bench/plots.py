@@ -9,7 +9,14 @@ from typing import Any
 from bench.report import PHASE_NAMES, scaling_points
 from bench.stats import fit_line, med
 
-COLORS = {"shipyard": "#1f77b4", "baseline": "#d62728", "floor": "#2ca02c"}
+COLORS = {
+    "shipyard": "#1f77b4",
+    "cli": "#9467bd",
+    "baseline": "#d62728",
+    "floor": "#2ca02c",
+    "ansible_floor": "#bcbd22",
+}
+SIDES = tuple(COLORS)
 
 
 def make(results: Mapping[str, Any], out: Path) -> list[str]:
@@ -35,16 +42,17 @@ def _multi(results: Mapping[str, Any], path: Path) -> str:
     fig, axes = plt.subplots(
         len(cfg["hosts"]), len(phases), figsize=(4.2 * len(phases), 3.4 * len(cfg["hosts"])), squeeze=False
     )
-    width = 0.27
+    width = 0.8 / len(SIDES)
     for row, h in enumerate(cfg["hosts"]):
         for col, phase in enumerate(phases):
             ax = axes[row][col]
             xs = list(range(len(cfg["instances"])))
-            for k, side in enumerate(("shipyard", "baseline", "floor")):
+            for k, side in enumerate(SIDES):
                 ys = [
                     med(samples, side=side, phase=phase, instances=n, hosts=h) or 0 for n in cfg["instances"]
                 ]
-                ax.bar([x + (k - 1) * width for x in xs], ys, width, label=side, color=COLORS[side])
+                offset = (k - (len(SIDES) - 1) / 2) * width
+                ax.bar([x + offset for x in xs], ys, width, label=side, color=COLORS[side])
             ax.set_xticks(xs, [str(n) for n in cfg["instances"]])
             ax.set_xlabel("instances per host")
             ax.set_ylabel("seconds (median)")
@@ -52,7 +60,7 @@ def _multi(results: Mapping[str, Any], path: Path) -> str:
             ax.grid(axis="y", alpha=0.3)
             if row == 0 and col == 0:
                 ax.legend(fontsize=8)
-    fig.suptitle(f"multi: shipyard vs baseline role vs floor ({cfg['mode']}, {cfg['reps']} rep(s))")
+    fig.suptitle(f"multi: shipyard and CLI vs baseline role vs floors ({cfg['mode']}, {cfg['reps']} rep(s))")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)

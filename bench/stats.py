@@ -72,9 +72,12 @@ def med(samples: Iterable[Mapping[str, Any]], **keys: Any) -> float | None:
     return median(select(samples, **keys))
 
 
+OPS = ("<=", ">=", "<", ">")
+
+
 @dataclass(frozen=True)
 class Target:
-    """A target to report: ``value`` must be ``op`` (``<=`` or ``>=``) ``limit``."""
+    """A target to report: ``value`` must be ``op`` (``<=``, ``>=``, ``<`` or ``>``) ``limit``."""
 
     name: str
     value: float | None
@@ -82,13 +85,33 @@ class Target:
     limit: float
     unit: str = ""
     note: str = ""
+    #: where the target comes from (an issue number), for the report
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if self.op not in OPS:
+            raise ValueError(f"Target {self.name!r}: op {self.op!r} is not one of {', '.join(OPS)}")
 
     @property
     def met(self) -> bool | None:
         """True/False, or None when the value was not measured."""
         if self.value is None:
             return None
-        return self.value <= self.limit if self.op == "<=" else self.value >= self.limit
+        return {
+            "<=": self.value <= self.limit,
+            ">=": self.value >= self.limit,
+            "<": self.value < self.limit,
+            ">": self.value > self.limit,
+        }[self.op]
+
+    @property
+    def verdict(self) -> str:
+        """'met', 'missed by X' (X: the distance to the limit, in the target's unit) or 'not measured'."""
+        if self.value is None:
+            return "not measured"
+        if self.met:
+            return "met"
+        return f"missed by {abs(self.value - self.limit):.3g}{self.unit}"
 
     @property
     def margin(self) -> str:
@@ -98,7 +121,7 @@ class Target:
         diff = self.value - self.limit
         if self.limit:
             factor = self.value / self.limit
-            if self.op == "<=":
+            if self.op in ("<=", "<"):
                 word = "under" if self.met else "over"
                 rel = f"{factor:.2f}x of the limit, {word}"
             else:
