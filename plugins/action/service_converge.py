@@ -22,9 +22,13 @@ __metaclass__ = type
 import contextlib
 import fcntl
 import hashlib
+import io
+import json
 import os
+import shlex
 import tempfile
 import time
+import zipfile
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.urls import open_url
@@ -38,8 +42,43 @@ from ansible_collections.shipyard.deploy.plugins.plugin_utils._lock import (
 
 MODULE = "shipyard.deploy.service_converge"
 _CHUNK = 1 << 20
+#: the lean runner's bootstrap (``python3 -c``): stdin is one JSON line {args, check_mode,
+#: diff}, then a zip of the collection's module_utils; the zip goes to a private temp file
+#: (0600, removed at the end) and is imported from there
+BOOTSTRAP = (
+    "import io,os,sys,tempfile\n"
+    "d=sys.stdin.buffer.read();n=d.index(b'\\n')\n"
+    "f,p=tempfile.mkstemp(prefix='shipyard-converge-',suffix='.zip')\n"
+    "try:\n"
+    " os.write(f,d[n+1:]);os.close(f);sys.path.insert(0,p)\n"
+    " from ansible_collections.shipyard.deploy.plugins.module_utils import _converge,_lean\n"
+    " _lean.main(_converge.ARGUMENT_SPEC,_converge.run,io.StringIO(d[:n].decode('utf-8')))\n"
+    "finally:\n"
+    " os.unlink(p)\n"
+)
+#: the runner: "lean" (the bootstrap above) or "module" (Ansible's module execution)
+RUNNERS = ("lean", "module")
+_PAYLOAD = {}
 #: sha256 of controller files already checked by this process: {(path, size, mtime): sha256}
 _CHECKED = {}
+
+
+def payload():
+    """The zip of the collection's module_utils the lean runner imports (built once)."""
+    if "zip" not in _PAYLOAD:
+        here = os.path.dirname(os.path.abspath(__file__))
+        utils = os.path.join(os.path.dirname(here), "module_utils")
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            base = "ansible_collections/shipyard/deploy/plugins/"
+            for package in ("ansible_collections/", "ansible_collections/shipyard/",
+                            "ansible_collections/shipyard/deploy/", base, base + "module_utils/"):
+                zf.writestr(package + "__init__.py", "")
+            for name in sorted(os.listdir(utils)):
+                if name.endswith(".py") and name != "__init__.py":
+                    zf.write(os.path.join(utils, name), base + "module_utils/" + name)
+        _PAYLOAD["zip"] = buf.getvalue()
+    return _PAYLOAD["zip"]
 
 
 def file_sha256(path):
@@ -127,6 +166,10 @@ class ActionModule(ActionBase):
         result = super(ActionModule, self).run(tmp, task_vars)
         args = dict(self._task.args)
         wait = int(args.pop("wait", 600))
+        runner = str(args.pop("runner", None) or (task_vars or {}).get("shipyard_converge_runner") or "lean")
+        if runner not in RUNNERS:
+            result.update(failed=True, msg="runner=%r: use lean or module" % runner)
+            return result
         host = (task_vars or {}).get("inventory_hostname")
         me = owner()
         args.update(owner=me, lock_wait=wait, break_tokens={}, staged={})
@@ -146,7 +189,7 @@ class ActionModule(ActionBase):
         remote_tmp = None
         try:
             while True:
-                res = self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars)
+                res = self._converge(runner, args, task_vars)
                 calls += 1
                 if res.get("failed"):
                     break
@@ -194,5 +237,29 @@ class ActionModule(ActionBase):
         remote = calls + (len(copies) + 2 if remote_tmp is not None else 0)
         res["calls"] = {"module": calls, "remote": remote, "copies": copies,
                         "waited": round(time.monotonic() - started, 3)}
+        res["runner"] = runner
         result.update(res)
         return result
+
+    def _converge(self, runner, args, task_vars):
+        """One remote execution of the converge: the lean runner or Ansible's module path."""
+        if runner == "module":
+            return self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars)
+        python = self._templar.template(
+            (task_vars or {}).get("ansible_python_interpreter") or "/usr/bin/python3")
+        header = json.dumps({"args": args, "check_mode": bool(self._task.check_mode),
+                             "diff": bool(self._task.diff)})
+        cmd = "%s -c %s" % (shlex.quote(str(python)), shlex.quote(BOOTSTRAP))
+        out = self._low_level_execute_command(
+            cmd, sudoable=True, in_data=header.encode("utf-8") + b"\n" + payload())
+        try:
+            res = json.loads(out.get("stdout") or "")
+        except ValueError:
+            res = {"failed": True, "rc": out.get("rc"),
+                   "msg": "the converge on the host did not answer with a result (rc %s): %s"
+                   % (out.get("rc"), (out.get("stderr") or out.get("stdout") or "").strip()[-2000:])}
+            if out.get("rc") == 255:
+                res["unreachable"] = True
+        if res.get("failed") and not res.get("msg"):
+            res["msg"] = "the converge failed"
+        return res

@@ -564,3 +564,12 @@ def converge(module, result):
             msg = "; ".join("service %s: %s" % (n, out[n]["msg"]) for n in bad)
         raise ConvergeFailure(msg, **{k: v for k, v in out[bad[0]].items()
                                       if k in ("rolled_back", "failed_instance")})
+
+
+def run(module, result):
+    """converge() with the host seconds it took in ``result["seconds"]`` (both runners)."""
+    started = time.monotonic()
+    try:
+        converge(module, result)
+    finally:
+        result["seconds"] = round(time.monotonic() - started, 4)

@@ -36,7 +36,9 @@ extends_documentation_fragment:
   - shipyard.deploy._attributes.STATE
 attributes:
   action:
-    description: Indicates this has a corresponding action plugin so some parts of the options can be set on the controller.
+    description: >-
+      Indicates this has a corresponding action plugin so some parts of the options can be set
+      on the controller.
     support: full
     details: The action plugin takes the leases, waits for other runs and copies artifacts.
 options:
@@ -205,6 +207,11 @@ calls:
   returned: always
   type: dict
   sample: {module: 1, remote: 1, copies: [], waited: 0.0}
+seconds:
+  description: Seconds the module worked on the host (this call).
+  returned: always
+  type: float
+  sample: 0.21
 lock:
   description: Per service, the host times the lease was taken and released.
   returned: success
@@ -221,7 +228,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.shipyard.deploy.plugins.module_utils._common import run_module
 from ansible_collections.shipyard.deploy.plugins.module_utils._converge import (
     ARGUMENT_SPEC,
-    converge,
+    run,
 )
 
 
@@ -232,8 +239,8 @@ def main():
         required_one_of=[("service", "services")],
         supports_check_mode=True,
     )
-    result = {"changed": False, "services": {}, "instances": []}
-    run_module(module, result, converge)
+    result = {"changed": False, "services": {}, "instances": [], "seconds": 0.0}
+    run_module(module, result, run)
 
 
 if __name__ == "__main__":

@@ -67,6 +67,17 @@ def test_a_noop_is_one_remote_call_per_host_and_a_deploy_two_plus_the_copy(
     assert all((t or "").startswith("Converge the service") for t in tasks), tasks
     assert not any("included" in (e.message or "") for e in events)
 
+    # Ansible's own module execution (AnsiballZ) gives the same answer as the lean runner
+    for runner in ("module", "lean"):
+        again = deploy(lab, v1, tmp_path / f"w-{runner}", shipyard_converge_runner=runner)
+        assert again.ok and again.changed == 0, again.failures
+        for host in hosts:
+            res = again.captured[host][CONVERGE]
+            assert res["runner"] == runner and res["calls"]["module"] == 1
+            assert [(i["port"], i["release"]) for i in res["instances"]] == [
+                (BASE + i, "1.0.0") for i in range(3)
+            ]
+
     upgrade = deploy(lab, v2, tmp_path / "w3")
     assert upgrade.ok and upgrade.changed > 0, upgrade.failures
     assert {h: c["module"] for h, c in calls(upgrade).items()} == dict.fromkeys(hosts, 2)

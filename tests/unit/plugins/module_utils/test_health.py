@@ -87,3 +87,35 @@ def test_probe_connection_refused():
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     assert _health.probe(port, "/health", 1) == (False, "connection refused")
+
+
+def test_the_first_probe_waits_for_the_port_and_comes_within_milliseconds_of_it_opening():
+    import socket
+    import threading
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    listener.close()  # closed: the instance is "starting"
+    opened = {}
+
+    def start_later():
+        time.sleep(0.3)
+        server = socket.socket()
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", port))
+        server.listen()
+        opened["at"] = time.monotonic()
+        opened["server"] = server
+
+    thread = threading.Thread(target=start_later)
+    thread.start()
+    try:
+        assert _health.wait_port(port, time.monotonic() + 5)
+        waited_after_open = time.monotonic() - opened["at"]
+        assert waited_after_open < 0.05, waited_after_open
+        assert not _health.wait_port(port + 1 if port < 65535 else port - 1, time.monotonic() + 0.05)
+    finally:
+        thread.join()
+        opened["server"].close()
