@@ -176,6 +176,9 @@ class ActionModule(ActionBase):
         single = args.get("service")
         services = [single] if single is not None else list(args.get("services") or [])
         by_name = {str(s.get("name")): s for s in services if isinstance(s, dict)}
+        if single is None and isinstance(args.get("secrets"), dict):
+            # an application's secrets: each host gets only its own services' values
+            args["secrets"] = {k: v for k, v in args["secrets"].items() if k in by_name}
         try:  # a local artifact is checked before any host is touched
             for service in by_name.values():
                 if (service.get("artifact") or {}).get("path"):

@@ -51,8 +51,9 @@ from shipyard.core.spec import LoadedSpec, load_spec
 from shipyard.strategies import Options, apps
 from shipyard.strategies.ami import bake as ami
 from shipyard.strategies.ami.bake import BakeResult
-from shipyard.strategies.apps import AppResult, AppStatus, ServiceOutcome
+from shipyard.strategies.apps import AppDeployResult, AppResult, AppStatus, ServiceOutcome
 from shipyard.strategies.container import image
+from shipyard.strategies.container import run as container_run
 from shipyard.strategies.container.image import ImageResult
 from shipyard.strategies.lambda_ import invoke as lambda_invoke
 from shipyard.strategies.lambda_ import package as lambda_package
@@ -66,6 +67,7 @@ __all__ = [
     "DEFAULT_INVENTORY",
     "App",
     "AppCheck",
+    "AppDeployResult",
     "AppResult",
     "AppStatus",
     "BakeResult",
@@ -235,8 +237,8 @@ def deploy(
     canary: int | None = None,
     watch: float | str | None = None,
     alarms: Sequence[str] | None = None,
-) -> DeployResult | LambdaResult:
-    """Deploy a service by its spec's strategy (or ``strategy``).
+) -> DeployResult | LambdaResult | AppDeployResult:
+    """Deploy a service by its spec's strategy (or ``strategy``), or a whole app.
 
     multi: release, units, instances, health-gated rolling restart. container: the same engine,
     each instance a runc container from the spec's image (built and pushed first). lambda: the
@@ -269,9 +271,103 @@ def deploy(
         timeout=timeout, endpoint_url=endpoint_url, canary=canary,
         watch=watch, alarms=tuple(alarms) if alarms is not None and not isinstance(alarms, str) else alarms,
     )  # fmt: skip
+    if isinstance(spec, App) or is_app(spec):
+        return _deploy_app(as_app(spec), opts)
     result = _run("deploy", spec, strategy, opts)
     assert isinstance(result, (DeployResult, LambdaResult))
     return result
+
+
+def _deploy_app(app: App, opts: Options) -> AppDeployResult:
+    """Check the whole app, build its images, deploy its host services in one playbook run
+    (wave by wave), then its lambda services (those whose dependencies were deployed)."""
+    errors: list[SpecError] = []
+    secrets: dict[str, dict[str, str]] = {}
+    for svc in app.services:
+        try:
+            _check_spec(svc.spec, offline=False)
+            if svc.on_hosts:
+                secrets[svc.name] = dict(secret_values(svc.spec))
+        except SpecErrors as exc:
+            errors.extend(exc.errors)
+        except SpecError as exc:
+            errors.append(exc)
+    if errors:
+        raise SpecErrors(errors)
+    inv = inventory_path(opts.inventory)
+    view = InventoryView(inv)
+    placement = place(app, view, limit=opts.hosts)
+    resources = read_host_resources(view, list(placement), progress=opts.progress, work_dir=opts.work_dir)
+    check_app(app, placement, resources)
+    extra: dict[str, dict[str, Any]] = {}
+    for svc in app.services:
+        if svc.strategy == "container":
+            built = container_run.container_vars(svc.spec, inv, check=opts.check, progress=opts.progress)
+            extra[svc.name] = {
+                "runtime": "container",
+                "image": {
+                    "name": built["shipyard_image"],
+                    "digest": built["shipyard_image_digest"],
+                    "tls_verify": built["shipyard_image_tls_verify"],
+                },
+                "container": built["shipyard_container"],
+            }
+    hosted = [s for s in app.services if s.on_hosts]
+    result = (
+        apps.deploy(app, opts, extra=extra, secrets=secrets, placement=placement, inventory=inv)
+        if hosted
+        else None
+    )
+    outcomes = list(result.services) if result else []
+    blocked = {o.service for o in outcomes if o.state in ("failed", "skipped")}
+    for svc in app.services:
+        if svc.on_hosts:
+            continue
+        waited = tuple(d for d in svc.depends_on if d in blocked)
+        if svc.strategy != "lambda":
+            why = (
+                f"the {svc.strategy} strategy is baked and rolled out with `shipyard bake` and `shipyard ami`"
+            )
+            outcomes.append(apps.ServiceDeploy(svc.name, svc.strategy, "skipped", (), why))
+        elif waited:
+            outcomes.append(
+                apps.ServiceDeploy(
+                    svc.name,
+                    svc.strategy,
+                    "skipped",
+                    (),
+                    f"not deployed: it depends on {', '.join(waited)}",
+                    waited,
+                )
+            )
+            blocked.add(svc.name)
+        else:
+            one = _run("deploy", svc.spec.path, None, opts)
+            ok = bool(getattr(one, "ok", False))
+            state = ("changed" if getattr(one, "changed", False) else "ok") if ok else "failed"
+            message = (
+                None if ok else "; ".join(f.message for f in getattr(one, "failures", ()) or ()) or "failed"
+            )
+            outcomes.append(apps.ServiceDeploy(svc.name, svc.strategy, state, (), message))
+            if not ok:
+                blocked.add(svc.name)
+    order = {n: i for i, n in enumerate(app.names())}
+    outcomes.sort(key=lambda o: order.get(o.service, 0))
+    bad = any(o.state == "failed" or (o.state == "skipped" and o.blocked_by) for o in outcomes)
+    ok = not bad and (result is None or result.ok or not result.failures)
+    return AppDeployResult(
+        app=app.name,
+        operation="deploy",
+        outcome=Outcome.OK if ok else Outcome.FAILED,
+        check=opts.check,
+        services=tuple(outcomes),
+        waves=tuple(tuple(w) for w in waves(app)),
+        placement=dict(result.placement) if result else {},
+        remote_calls=dict(result.remote_calls) if result else {},
+        failures=result.failures if result else (),
+        duration=result.duration if result else 0.0,
+        run_dir=result.run_dir if result else "",
+    )
 
 
 def rollback(

@@ -20,6 +20,8 @@ def finish(result: Any, as_json: bool) -> None:
         _finish_app_status(result, as_json)
     elif result.kind == "app":
         _finish_app_result(result, as_json)
+    elif result.kind == "app-deploy":
+        _finish_app_deploy(result, as_json)
     else:
         _finish(result, as_json)
 
@@ -61,6 +63,30 @@ def _finish_app_status(result: Any, as_json: bool) -> None:
 
 def _yes_no(value: bool | None) -> str:
     return "-" if value is None else ("yes" if value else "no")
+
+
+def _finish_app_deploy(result: Any, as_json: bool) -> None:
+    if as_json:
+        _emit_json(result.to_dict())
+    else:
+        state = "[green]ok[/]" if result.ok else "[red]FAILED[/]"
+        changed = sum(1 for s in result.services if s.state == "changed")
+        check = " (check mode)" if result.check else ""
+        _out.print(
+            f"deployed app {result.app}{check}: {state}, {changed} of {len(result.services)} services changed"
+        )
+        table = Table()
+        for column in ("service", "strategy", "state", "hosts", "note"):
+            table.add_column(column)
+        for s in result.services:
+            table.add_row(s.service, s.strategy, s.state, ", ".join(s.hosts) or "-", s.message or "")
+        _out.print(table)
+        if result.failed:
+            _err().print(f"failed: {', '.join(result.failed)}", markup=False)
+        if result.skipped:
+            _err().print(f"skipped: {', '.join(result.skipped)}", markup=False)
+    if not result.ok:
+        raise click.exceptions.Exit(EXIT_FAILED)
 
 
 def _finish_app_result(result: Any, as_json: bool) -> None:

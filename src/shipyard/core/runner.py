@@ -126,6 +126,8 @@ class PlaybookResult:
     duration: float
     #: what each changed task changed, in diff mode (``--diff``)
     diffs: tuple[TaskDiff, ...] = ()
+    #: host -> action -> every result of the action in order (``captured`` keeps the last)
+    captured_all: Mapping[str, Mapping[str, tuple[Mapping[str, Any], ...]]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -241,6 +243,7 @@ class _Collector:
         self.failures: list[TaskFailure] = []
         self.diffs: list[TaskDiff] = []
         self.captured: dict[str, dict[str, dict[str, Any]]] = {}
+        self.captured_all: dict[str, dict[str, list[dict[str, Any]]]] = {}
         self.stats: dict[str, dict[str, int]] = {}
 
     def _emit(self, event: ProgressEvent) -> None:
@@ -275,6 +278,10 @@ class _Collector:
                 self.failures.append(
                     TaskFailure(host or "?", task or "?", action, message, unreachable, _safe_res(res))
                 )
+            elif host is not None:  # a failure the play goes on after: its result still counts
+                for cap in {action, data.get("resolved_action")}:
+                    if cap and cap in self.capture:
+                        self.captured_all.setdefault(host, {}).setdefault(cap, []).append(dict(res))
             kind = EventKind.UNREACHABLE if unreachable else EventKind.FAILED
             self._emit(ProgressEvent(kind, f"{host}: {task}: {message}", host=host, task=task))
         elif name == "runner_on_skipped":
@@ -291,9 +298,10 @@ class _Collector:
     def _capture(self, host: str | None, action: str, resolved: str | None, res: Mapping[str, Any]) -> None:
         if host is None:
             return
-        for name in (action, resolved):
+        for name in {action, resolved}:
             if name and name in self.capture:
                 self.captured.setdefault(host, {})[name] = dict(res)
+                self.captured_all.setdefault(host, {}).setdefault(name, []).append(dict(res))
 
     def hosts(self) -> tuple[HostResult, ...]:
         return tuple(
@@ -523,6 +531,7 @@ def run_playbook(
         hosts=collector.hosts(),
         failures=tuple(collector.failures),
         captured=collector.captured,
+        captured_all={h: {a: tuple(r) for a, r in v.items()} for h, v in collector.captured_all.items()},
         run_dir=private,
         duration=duration,
         diffs=tuple(collector.diffs),

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from shipyard.core.app import App, place
+from shipyard.core.app import App, place, waves
 from shipyard.core.errors import OperationError
 from shipyard.core.inputs import inventory_path
 from shipyard.core.results import Result
 from shipyard.core.runner import run_playbook
 from shipyard.strategies._options import Options
-from shipyard.strategies.multi import INSTANCES_INFO, Failure, Outcome
+from shipyard.strategies.multi import CONVERGE, INSTANCES_INFO, Failure, Outcome
 
 
 @dataclass(frozen=True)
@@ -171,6 +171,177 @@ def status(app: App, opts: Options) -> AppStatus:
         instances=tuple(instances),
         placement={h: tuple(n) for h, n in placement.items()},
         not_on_hosts=tuple(s.name for s in app.services if not s.on_hosts),
+        failures=tuple(
+            Failure(host=f.host, task=f.task, message=f.message, unreachable=f.unreachable)
+            for f in result.failures
+        ),
+        duration=round(result.duration, 3),
+        run_dir=str(Path(result.run_dir)),
+    )
+
+
+# -- deploy: every host service of the app in one playbook run ----------------------------------
+
+
+@dataclass(frozen=True)
+class ServiceDeploy:
+    """What an app deploy did to one service."""
+
+    service: str
+    strategy: str
+    #: ok | changed | failed | skipped
+    state: str
+    hosts: tuple[str, ...] = ()
+    message: str | None = None
+    #: the services this one waited for that failed or were skipped (when skipped)
+    blocked_by: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AppDeployResult(Result):
+    """The outcome of ``shipyard deploy APP``: every service's, and the run's cost."""
+
+    kind: ClassVar[str] = "app-deploy"
+
+    app: str
+    operation: str
+    outcome: Outcome
+    check: bool
+    services: tuple[ServiceDeploy, ...]
+    waves: tuple[tuple[str, ...], ...]
+    placement: Mapping[str, tuple[str, ...]]
+    #: remote executions per host (the converge's own count, summed over waves)
+    remote_calls: Mapping[str, int]
+    failures: tuple[Failure, ...]
+    duration: float
+    run_dir: str
+
+    @property
+    def ok(self) -> bool:
+        """True when no service failed or was skipped."""
+        return self.outcome is Outcome.OK
+
+    @property
+    def failed(self) -> tuple[str, ...]:
+        return tuple(s.service for s in self.services if s.state == "failed")
+
+    @property
+    def skipped(self) -> tuple[str, ...]:
+        return tuple(s.service for s in self.services if s.state == "skipped")
+
+
+def host_plan(
+    app: App, placement: Mapping[str, Sequence[str]], extra: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
+    """``shipyard_app``: the waves of the app's host services, where each runs, and each one's
+    normalized spec (``extra``: per service the converge's runtime, image and container)."""
+    on_hosts = {s.name for s in app.services if s.on_hosts}
+    host_waves = [[n for n in wave if n in on_hosts] for wave in waves(app)]
+    services: dict[str, Any] = {}
+    for svc in app.services:
+        if svc.name in on_hosts:
+            services[svc.name] = {
+                **svc.spec.to_ansible(),
+                "release": svc.spec.service.version,
+                **dict(extra.get(svc.name) or {}),
+            }
+    return {
+        "name": app.name,
+        "waves": [w for w in host_waves if w],
+        "placement": {h: [n for n in names if n in on_hosts] for h, names in placement.items()},
+        "depends_on": {s.name: list(s.depends_on) for s in app.services},
+        "services": services,
+    }
+
+
+def _outcomes(app: App, plan: Mapping[str, Any], result: Any) -> tuple[list[ServiceDeploy], dict[str, int]]:
+    """Each host service's state from the converge results of every wave on every host."""
+    per: dict[str, dict[str, list[str]]] = {}
+    messages: dict[str, str] = {}
+    calls: dict[str, int] = {}
+    for host, actions in result.captured_all.items():
+        for res in actions.get(CONVERGE, ()):
+            calls[host] = calls.get(host, 0) + int((res.get("calls") or {}).get("remote") or 0)
+            for name, one in (res.get("services") or {}).items():
+                state = "failed" if one.get("failed") else ("changed" if one.get("changed") else "ok")
+                per.setdefault(name, {}).setdefault(state, []).append(host)
+                if one.get("failed") and one.get("msg"):
+                    messages.setdefault(name, f"{host}: {one['msg']}")
+    unreachable = {f.host for f in result.failures if f.unreachable}
+    failed_names = {n for n, states in per.items() if "failed" in states}
+    for host in unreachable:
+        for name in plan["placement"].get(host, []):
+            failed_names.add(name)
+            per.setdefault(name, {}).setdefault("failed", []).append(host)
+            messages.setdefault(name, f"{host}: unreachable")
+    depends = plan["depends_on"]
+    blocked: set[str] = set(failed_names)
+    for wave in waves(app):
+        for name in wave:
+            if set(depends.get(name) or []) & blocked:
+                blocked.add(name)
+    out = []
+    for svc in app.services:
+        if not svc.on_hosts:
+            continue
+        states = per.get(svc.name, {})
+        hosts = tuple(sorted({h for hs in states.values() for h in hs}))
+        if "failed" in states:
+            out.append(ServiceDeploy(svc.name, svc.strategy, "failed", hosts, messages.get(svc.name)))
+        elif svc.name in blocked:
+            waited = tuple(d for d in svc.depends_on if d in blocked)
+            why = f"not deployed: it depends on {', '.join(waited)}"
+            out.append(ServiceDeploy(svc.name, svc.strategy, "skipped", (), why, waited))
+        elif not states:
+            why = "no host reported on it (see the run's failures)"
+            out.append(ServiceDeploy(svc.name, svc.strategy, "failed", (), why))
+        else:
+            state = "changed" if "changed" in states else "ok"
+            out.append(ServiceDeploy(svc.name, svc.strategy, state, hosts))
+    return out, calls
+
+
+def deploy(
+    app: App,
+    opts: Options,
+    *,
+    extra: Mapping[str, Mapping[str, Any]],
+    secrets: Mapping[str, Mapping[str, str]],
+    placement: Mapping[str, Sequence[str]],
+    inventory: Path,
+) -> AppDeployResult:
+    """Every host service of ``app`` in one playbook run (``playbooks/app.yml``), wave by wave.
+
+    The caller has checked everything before (specs, artifacts, secrets, placement, ports,
+    capacity) and built the container images (``extra``).
+    """
+    plan = host_plan(app, placement, extra)
+    hosts = [h for h, names in plan["placement"].items() if names]
+    if not hosts:
+        raise OperationError(f"app {app.name}: no host service is placed on any host")
+    result = run_playbook(
+        "app",
+        inventory=inventory,
+        extravars={"shipyard_app": plan, "shipyard_hosts": ",".join(hosts)},
+        secret_vars={"shipyard_app_secrets": {k: dict(v) for k, v in secrets.items() if v}},
+        check=opts.check,
+        diff=opts.diff,
+        progress=opts.progress,
+        capture=(CONVERGE,),
+        work_dir=opts.work_dir,
+        timeout=opts.timeout,
+    )
+    services, calls = _outcomes(app, plan, result)
+    ok = result.ok and not any(s.state in ("failed", "skipped") for s in services)
+    return AppDeployResult(
+        app=app.name,
+        operation="deploy",
+        outcome=Outcome.OK if ok else Outcome.FAILED,
+        check=opts.check,
+        services=tuple(services),
+        waves=tuple(tuple(w) for w in plan["waves"]),
+        placement={h: tuple(n) for h, n in plan["placement"].items()},
+        remote_calls=calls,
         failures=tuple(
             Failure(host=f.host, task=f.task, message=f.message, unreachable=f.unreachable)
             for f in result.failures

@@ -1,0 +1,136 @@
+"""``shipyard deploy APP`` on real lab hosts: every host service of the app in one playbook run,
+wave by wave along depends_on; a second run changes nothing; bad apps (a port clash, an
+overcommitted host, a cycle) are refused before any host changes; a failing service rolls back
+alone, its dependents are skipped and an unrelated service finishes (exit 1)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from _hello import DIST, sha
+from _relia import version_at
+
+from shipyard import api
+from shipyard.cli import main as cli_main
+from shipyard.core.errors import SpecErrors
+from shipyard.lab import Lab, LabStatus
+
+pytestmark = pytest.mark.lab
+
+HOSTS = "lab[0:1]"
+
+
+def write_spec(
+    tmp: Path, name: str, base: int, *, version: str = "1.0.0", instances: int = 2, **extra: Any
+) -> Path:
+    doc = {
+        "name": name,
+        "version": version,
+        "artifact": {"path": str(DIST / f"hello-{version}.tar"), "sha256": sha(version)},
+        "command": "/usr/bin/python3 server.py --port {port}",
+        "instances": instances,
+        "ports": {"base": base},
+        "env": {"HELLO_NAME": name},
+        "resources": {"memory": "48M", "cpu": "25%", "tasks": 64},
+        "health": {"path": "/health", "timeout": 2, "interval": 0.2, "start_timeout": 5},
+        **extra,
+    }
+    path = tmp / "services" / f"{name}.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def write_app(tmp: Path, name: str, services: list[dict[str, Any]]) -> Path:
+    path = tmp / "apps" / f"{name}.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump({"name": name, "services": services}))
+    return path
+
+
+def on_host(lab_api: Lab, host: str, service: str) -> bool:
+    return lab_api.ssh(host, ["test", "-e", f"/opt/shipyard/{service}"]).returncode == 0
+
+
+def entry(name: str, deps: list[str] | None = None) -> dict[str, Any]:
+    return {"spec": f"../services/{name}.yml", "hosts": HOSTS, "depends_on": deps or []}
+
+
+def test_an_app_deploys_in_waves_in_one_run_and_a_rerun_changes_nothing(
+    lab: LabStatus, lab_api: Lab, tmp_path: Path
+) -> None:
+    bases = {"apdb": 9610, "apapi": 9620, "apweb": 9630, "apjob": 9640}
+    for name, base in bases.items():
+        write_spec(tmp_path, name, base)
+    app = write_app(
+        tmp_path,
+        "waveapp",
+        [entry("apweb", ["apapi"]), entry("apapi", ["apdb"]), entry("apdb"), entry("apjob")],
+    )
+    first = api.deploy(app, inventory=lab.inventory)
+    assert isinstance(first, api.AppDeployResult)
+    assert first.ok, first
+    assert first.waves == (("apdb", "apjob"), ("apapi",), ("apweb",))
+    assert {s.service: s.state for s in first.services} == dict.fromkeys(bases, "changed")
+    for host in lab.hosts[:2]:
+        for base in bases.values():
+            assert [version_at(host.address, base + i) for i in range(2)] == ["1.0.0", "1.0.0"]
+    again = api.deploy(app, inventory=lab.inventory)
+    assert again.ok and {s.state for s in again.services} == {"ok"}, again
+    # one playbook run: per wave one converge call per host, so a no-op is 3 remote calls per host
+    assert again.remote_calls == {h.name: 3 for h in lab.hosts[:2]}
+
+
+def test_bad_apps_are_refused_before_any_host_changes(lab: LabStatus, lab_api: Lab, tmp_path: Path) -> None:
+    write_spec(tmp_path, "bdone", 9710)
+    write_spec(tmp_path, "bdtwo", 9710)  # the same ports on the same hosts
+    clash = write_app(tmp_path, "clashapp", [entry("bdone"), entry("bdtwo")])
+    with pytest.raises(SpecErrors) as info:
+        api.deploy(clash, inventory=lab.inventory)
+    text = str(info.value)
+    assert "bdone" in text and "bdtwo" in text and "9710" in text and lab.hosts[0].name in text
+
+    write_spec(tmp_path, "bdfat", 9720, instances=4, resources={"memory": "64G"})
+    fat = write_app(tmp_path, "fatapp", [entry("bdfat")])
+    with pytest.raises(SpecErrors) as info:
+        api.deploy(fat, inventory=lab.inventory)
+    assert "capacity" in str(info.value) and "bdfat" in str(info.value)
+
+    write_spec(tmp_path, "bdcya", 9730)
+    write_spec(tmp_path, "bdcyb", 9740)
+    cycle = write_app(tmp_path, "cycapp", [entry("bdcya", ["bdcyb"]), entry("bdcyb", ["bdcya"])])
+    assert cli_main(["deploy", str(cycle), "-i", str(lab.inventory), "-q"]) == 2
+    for host in lab.hosts[:2]:
+        for name in ("bdone", "bdtwo", "bdfat", "bdcya", "bdcyb"):
+            assert not on_host(lab_api, host.name, name), (host.name, name)
+
+
+def test_a_failing_service_rolls_back_alone_its_dependents_are_skipped_and_the_rest_finishes(
+    lab: LabStatus, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bases = {"fbase": 9810, "fdep": 9820, "fother": 9830}
+    for name, base in bases.items():
+        write_spec(tmp_path, name, base)
+    app = write_app(tmp_path, "failapp", [entry("fbase"), entry("fdep", ["fbase"]), entry("fother")])
+    assert api.deploy(app, inventory=lab.inventory).ok
+    # the base's new version never gets healthy; the unrelated service moves to 2.0.0
+    write_spec(tmp_path, "fbase", bases["fbase"], version="9.9.9-broken")
+    write_spec(tmp_path, "fdep", bases["fdep"], version="2.0.0")
+    write_spec(tmp_path, "fother", bases["fother"], version="2.0.0")
+    capsys.readouterr()
+    code = cli_main(["deploy", str(app), "-i", str(lab.inventory), "--json", "-q"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 1, doc["services"]
+    states = {s["service"]: s["state"] for s in doc["services"]}
+    assert states == {"fbase": "failed", "fdep": "skipped", "fother": "changed"}, doc
+    dep = next(s for s in doc["services"] if s["service"] == "fdep")
+    assert dep["blocked_by"] == ["fbase"]
+    for host in lab.hosts[:2]:
+        # rolled back: the base still serves 1.0.0; the dependent was not touched
+        assert [version_at(host.address, bases["fbase"] + i) for i in range(2)] == ["1.0.0"] * 2
+        assert [version_at(host.address, bases["fdep"] + i) for i in range(2)] == ["1.0.0"] * 2
+        assert [version_at(host.address, bases["fother"] + i) for i in range(2)] == ["2.0.0"] * 2
