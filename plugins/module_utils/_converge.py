@@ -383,7 +383,7 @@ class ServiceRun(object):
         if paths["lb_unit"] in changed:
             self.systemd.daemon_reload()
         name = paths["lb_unit_name"]
-        props = self.systemd.show([name], ("ActiveState", "UnitFileState")).get(name, {})
+        props = self.systemd.show([name], ("Id", "ActiveState", "UnitFileState")).get(name, {})
         if props.get("ActiveState") not in ("active", "activating", "reloading") \
                 or props.get("UnitFileState") != "enabled":
             self.systemd.enable_now([name])
