@@ -10,7 +10,7 @@ APT_PACKAGES := systemd-container debootstrap iproute2 openssh-client runc packe
 PYTEST_ARGS ?=
 LAB_HOSTS ?= 2
 
-.PHONY: help apt venv setup examples schema lint unit integration test demo demo-down collection wheel clean bench bench-quick
+.PHONY: help apt venv setup examples schema lint unit integration test demo demo-app demo-down collection wheel clean bench bench-quick
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -73,6 +73,13 @@ demo: setup ## Bring up the local lab and deploy the example service to it
 	 else $(BIN)/shipyard lab up --hosts $(LAB_HOSTS); fi
 	$(BIN)/shipyard deploy services/hello.yml
 	@$(BIN)/python examples/where.py services/hello.yml inventories/lab/hosts.yml
+
+demo-app: setup ## Bring up the local lab and deploy the shop (apps/shop.yml) in one run
+	@if $(BIN)/shipyard lab status >/dev/null 2>&1; then echo "lab 'default' is already up"; \
+	 else $(BIN)/shipyard lab up --hosts $(LAB_HOSTS); fi
+	$(BIN)/shipyard deploy apps/shop.yml
+	@for spec in services/shop/gateway.yml services/shop/orders.yml services/shop/payments.yml \
+	  services/shop/catalog.yml; do $(BIN)/python examples/where.py $$spec inventories/lab/hosts.yml || exit 1; done
 
 $(BIN)/.bench-installed: pyproject.toml $(BIN)/.installed
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev,bench]'

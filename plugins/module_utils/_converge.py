@@ -173,6 +173,10 @@ ARGUMENT_SPEC = {
     "rollback_on_failure": {"type": "bool", "default": True},
     "timeout_stop_sec": {"type": "int", "default": 30},
     "balancer_maxconn": {"type": "int", "default": 4096},
+    # the application the services belong to: recorded in <config_dir>/<service>/app, so that
+    # `shipyard deploy APP --prune` finds the services dropped from the app file (the record
+    # goes with the service's config dir when the service is removed)
+    "app": {"type": "str"},
 }
 
 
@@ -447,6 +451,18 @@ class ServiceRun(object):
         self.instances(daemon_reload=self.paths["unit"] in changed_files,
                        restart_all=bool(files.get("changed") or bundles.get("changed")))
         self.prune()
+        self.record_app()
+
+    def record_app(self):
+        """Write the app the service belongs to into its config dir (once)."""
+        app = self.params.get("app")
+        if not app or self.module.check_mode:
+            return
+        if check_service_name(app):
+            raise ConvergeFailure("app=%r: %s" % (app, check_service_name(app)))
+        path = os.path.join(self.paths["etc"], "app")
+        if _read(path) != (app + "\n").encode():
+            atomic_write(path, (app + "\n").encode(), mode=0o644)
 
 
 def _read(path):

@@ -237,6 +237,7 @@ def deploy(
     canary: int | None = None,
     watch: float | str | None = None,
     alarms: Sequence[str] | None = None,
+    prune: bool = False,
 ) -> DeployResult | LambdaResult | AppDeployResult:
     """Deploy a service by its spec's strategy (or ``strategy``), or a whole app.
 
@@ -265,14 +266,19 @@ def deploy(
         watch: how long to watch the canary before promoting it: seconds or ``30s``/``5m``/``1h``
             (10 s to 1 h; 0: no watch); None: the spec's (lambda).
         alarms: CloudWatch alarms that roll the canary back; None: the spec's (lambda).
+        prune: for an app, remove the services its hosts run for it that the app file no longer
+            names (with ``check``: only list them).
     """
     opts = Options(
         inventory=inventory, hosts=hosts, check=check, diff=diff, progress=progress, work_dir=work_dir,
         timeout=timeout, endpoint_url=endpoint_url, canary=canary,
         watch=watch, alarms=tuple(alarms) if alarms is not None and not isinstance(alarms, str) else alarms,
+        prune=prune,
     )  # fmt: skip
     if isinstance(spec, App) or is_app(spec):
         return _deploy_app(as_app(spec), opts)
+    if prune:
+        raise SpecError("--prune", True, "--prune applies to an app (an app file or a directory), not a spec")
     result = _run("deploy", spec, strategy, opts)
     assert isinstance(result, (DeployResult, LambdaResult))
     return result
@@ -353,6 +359,8 @@ def _deploy_app(app: App, opts: Options) -> AppDeployResult:
                 blocked.add(svc.name)
     order = {n: i for i, n in enumerate(app.names())}
     outcomes.sort(key=lambda o: order.get(o.service, 0))
+    if opts.prune:
+        outcomes.extend(apps.prune(app, opts, inv, list(placement)))
     bad = any(o.state == "failed" or (o.state == "skipped" and o.blocked_by) for o in outcomes)
     ok = not bad and (result is None or result.ok or not result.failures)
     return AppDeployResult(

@@ -24,6 +24,9 @@ from shipyard.cli.app import finish
 @_host_options
 @click.option("--check", is_flag=True, help="Dry run: report what would change.")
 @click.option("--diff", is_flag=True, help="Show before/after.")
+@click.option(
+    "--prune", is_flag=True, help="App: remove the services dropped from the app file (--check: list them)."
+)
 @_strategy_option
 @_endpoint_option
 @_canary_options
@@ -35,6 +38,7 @@ def deploy(
     hosts: str | None,
     check: bool,
     diff: bool,
+    prune: bool,
     strategy: str | None,
     endpoint_url: str | None,
     canary: int | None,
@@ -43,7 +47,7 @@ def deploy(
     as_json: bool,
     quiet: bool,
 ) -> None:
-    """Deploy a service by its spec (health-gated, rolls back on failure).
+    """Deploy a service by its spec, or an app (an app file or a directory of specs) in one run.
 
     lambda: --canary N weights the alias; with --watch (or --alarm, or the spec's lambda.canary)
     the canary is watched, then promoted, or rolled back (exit 1) when an alarm fires.
@@ -54,6 +58,7 @@ def deploy(
         result = api.deploy(
             spec, inventory=inventory, hosts=hosts, check=check, diff=diff, progress=progress,
             strategy=strategy, endpoint_url=endpoint_url, canary=canary, watch=watch, alarms=alarms,
+            prune=prune,
         )  # fmt: skip
     finish(result, as_json)
 

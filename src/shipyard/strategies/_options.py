@@ -30,3 +30,5 @@ class Options:
     alarms: Sequence[str] | None = None
     #: rollback: the version to go back to (default: the previous one)
     to: str | None = None
+    #: deploy of an app: remove the services dropped from the app file (with check: list them)
+    prune: bool = False

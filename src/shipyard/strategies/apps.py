@@ -349,3 +349,52 @@ def deploy(
         duration=round(result.duration, 3),
         run_dir=str(Path(result.run_dir)),
     )
+
+
+# -- prune: the services an app's hosts still run that its file no longer names -----------------
+
+
+def members(app: App, opts: Options, inventory: Path, hosts: Sequence[str]) -> dict[str, list[str]]:
+    """{service: [hosts]} of every service the hosts record as the app's (one call per host)."""
+    result = run_playbook(
+        "app_members",
+        inventory=inventory,
+        extravars={"shipyard_app_name": app.name, "shipyard_hosts": ",".join(hosts)},
+        progress=opts.progress,
+        capture=("ansible.builtin.raw",),
+        work_dir=opts.work_dir,
+    )
+    if result.failures:
+        raise OperationError(
+            "cannot read which services the hosts run for app "
+            f"{app.name}: " + "; ".join(f"{f.host}: {f.message}" for f in result.failures)
+        )
+    found: dict[str, list[str]] = {}
+    for host in hosts:
+        out = str((result.captured.get(host, {}).get("ansible.builtin.raw") or {}).get("stdout", ""))
+        for name in out.split():
+            found.setdefault(name, []).append(host)
+    return found
+
+
+def prune(app: App, opts: Options, inventory: Path, hosts: Sequence[str]) -> list[ServiceDeploy]:
+    """Remove (with ``opts.check``: only list) the services dropped from the app file."""
+    dropped = {n: h for n, h in members(app, opts, inventory, hosts).items() if n not in app.names()}
+    out = []
+    for name, on in sorted(dropped.items()):
+        if opts.check:
+            out.append(ServiceDeploy(name, "-", "would be removed", tuple(on), "dropped from the app file"))
+            continue
+        result = run_playbook(
+            "remove",
+            inventory=inventory,
+            extravars={"shipyard_service": {"name": name, "rollout": {}}, "shipyard_hosts": ",".join(on)},
+            progress=opts.progress,
+            work_dir=opts.work_dir,
+        )
+        if result.ok:
+            out.append(ServiceDeploy(name, "-", "removed", tuple(on), "dropped from the app file"))
+        else:
+            why = "; ".join(f"{f.host}: {f.message}" for f in result.failures) or "remove failed"
+            out.append(ServiceDeploy(name, "-", "failed", tuple(on), why))
+    return out

@@ -134,3 +134,58 @@ def test_a_failing_service_rolls_back_alone_its_dependents_are_skipped_and_the_r
         assert [version_at(host.address, bases["fbase"] + i) for i in range(2)] == ["1.0.0"] * 2
         assert [version_at(host.address, bases["fdep"] + i) for i in range(2)] == ["1.0.0"] * 2
         assert [version_at(host.address, bases["fother"] + i) for i in range(2)] == ["2.0.0"] * 2
+
+
+def test_prune_removes_a_dropped_service_and_nothing_else(
+    lab: LabStatus, lab_api: Lab, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bases = {"prkeep": 9910, "prdrop": 9920, "prelse": 9930}
+    for name, base in bases.items():
+        write_spec(tmp_path, name, base)
+    app = write_app(tmp_path, "pruneapp", [entry("prkeep"), entry("prdrop")])
+    assert api.deploy(app, inventory=lab.inventory).ok
+    # a service outside the app, on the same hosts
+    assert api.deploy(tmp_path / "services" / "prelse.yml", inventory=lab.inventory, hosts=HOSTS).ok
+    write_app(tmp_path, "pruneapp", [entry("prkeep")])
+    kept = api.deploy(app, inventory=lab.inventory)
+    assert kept.ok and [s.service for s in kept.services] == ["prkeep"]
+    hosts = list(lab.hosts[:2])
+    for host in hosts:  # dropped from the file, but left running without --prune
+        assert version_at(host.address, bases["prdrop"]) == "1.0.0"
+    capsys.readouterr()
+    assert cli_main(["deploy", str(app), "-i", str(lab.inventory), "--prune", "--check", "--json", "-q"]) == 0
+    listed = {s["service"]: s["state"] for s in json.loads(capsys.readouterr().out)["services"]}
+    assert listed == {"prkeep": "ok", "prdrop": "would be removed"}, listed
+    for host in hosts:
+        assert on_host(lab_api, host.name, "prdrop")
+    pruned = api.deploy(app, inventory=lab.inventory, prune=True)
+    assert pruned.ok, pruned
+    assert {s.service: s.state for s in pruned.services} == {"prkeep": "ok", "prdrop": "removed"}
+    for host in hosts:
+        assert not on_host(lab_api, host.name, "prdrop")
+        assert version_at(host.address, bases["prdrop"]) is None
+        assert version_at(host.address, bases["prkeep"]) == "1.0.0"
+        assert version_at(host.address, bases["prelse"]) == "1.0.0"
+
+
+def test_the_shop_deploys_in_one_run_and_a_second_run_changes_nothing(lab: LabStatus) -> None:
+    from _root import ROOT
+
+    shop = ROOT / "apps" / "shop.yml"
+    first = api.deploy(shop, inventory=lab.inventory)
+    assert isinstance(first, api.AppDeployResult)
+    assert first.ok, first
+    states = {s.service: s.state for s in first.services}
+    assert states == {
+        "gateway": "changed",
+        "orders": "changed",
+        "catalog": "changed",
+        "payments": "changed",
+        "imageupload": "changed",
+    }, first.services
+    # the gateway's balancer and every instance answer on every host
+    for host in lab.hosts:
+        assert version_at(host.address, 9000) == "1.0.0"
+    again = api.deploy(shop, inventory=lab.inventory)
+    assert again.ok, again
+    assert {s.service: s.state for s in again.services} == dict.fromkeys(states, "ok"), again.services
