@@ -177,6 +177,7 @@ ARGUMENT_SPEC = {
     # `shipyard deploy APP --prune` finds the services dropped from the app file (the record
     # goes with the service's config dir when the service is removed)
     "app": {"type": "str"},
+    "runner": {"type": "str", "choices": ["lean", "module"], "default": "lean"},  # the action's
 }
 
 

@@ -155,6 +155,20 @@ options:
     description: HAProxy's C(maxconn).
     type: int
     default: 4096
+  app:
+    description:
+      - The application the services belong to, recorded in C(<config_dir>/<service>/app) so that
+        C(shipyard deploy APP --prune) finds the services dropped from the app file.
+    type: str
+  runner:
+    description:
+      - How the action plugin runs the converge on the host. V(lean) sends the standard-library
+        host code to C(python3 -c) with the arguments on stdin (no AnsiballZ wrapper);
+        V(module) uses Ansible's module execution. The variable C(shipyard_converge_runner)
+        sets it for a play.
+    type: str
+    choices: [lean, module]
+    default: lean
 notes:
   - Runs as root on Linux hosts with systemd. Host-side code is the standard library only.
 seealso:
