@@ -351,9 +351,10 @@ def _deploy_app(app: App, opts: Options) -> AppDeployResult:
             one = _run("deploy", svc.spec.path, None, opts)
             ok = bool(getattr(one, "ok", False))
             state = ("changed" if getattr(one, "changed", False) else "ok") if ok else "failed"
-            message = (
-                None if ok else "; ".join(f.message for f in getattr(one, "failures", ()) or ()) or "failed"
-            )
+            message = None
+            if not ok:
+                failures = "; ".join(f.message for f in getattr(one, "failures", ()) or ())
+                message = getattr(one, "message", None) or failures or "failed"
             outcomes.append(apps.ServiceDeploy(svc.name, svc.strategy, state, (), message))
             if not ok:
                 blocked.add(svc.name)

@@ -49,7 +49,9 @@ def write_app(tmp: Path, name: str, services: list[dict[str, object]]) -> Path:
 
 
 def units(lab_api: Lab, host: str, service: str) -> str:
-    done = lab_api.ssh(host, ["systemctl", "list-units", "--all", "--plain", "--no-legend", f"shipyard-{service}@*"])
+    done = lab_api.ssh(
+        host, ["systemctl", "list-units", "--all", "--plain", "--no-legend", f"shipyard-{service}@*"]
+    )
     return done.stdout.strip()
 
 
@@ -60,10 +62,14 @@ def test_logs_status_and_remove_of_an_app_on_two_hosts(
     inv = str(lab.inventory)
     front = write_spec(tmp_path, "appfront", 9410)
     back = write_spec(tmp_path, "appback", 9510)
-    app = write_app(tmp_path, "opsapp", [
-        {"spec": "../services/appfront.yml", "hosts": HOSTS, "depends_on": ["appback"]},
-        {"spec": "../services/appback.yml", "hosts": HOSTS},
-    ])
+    app = write_app(
+        tmp_path,
+        "opsapp",
+        [
+            {"spec": "../services/appfront.yml", "hosts": HOSTS, "depends_on": ["appback"]},
+            {"spec": "../services/appback.yml", "hosts": HOSTS},
+        ],
+    )
     hosts = [h.name for h in lab.hosts[:2]]
     for spec in (back, front):
         assert api.deploy(spec, inventory=inv, hosts=HOSTS).ok
@@ -92,8 +98,12 @@ def test_logs_status_and_remove_of_an_app_on_two_hosts(
     doc = json.loads(capsys.readouterr().out)
     assert doc["app"] == "opsapp" and doc["ok"] is True
     rows = {(i["service"], i["host"], i["port"]): i for i in doc["instances"]}
-    assert set(rows) == {(s, h, p) for h in hosts for s, base in (("appfront", 9410), ("appback", 9510))
-                         for p in (base, base + 1)}
+    assert set(rows) == {
+        (s, h, p)
+        for h in hosts
+        for s, base in (("appfront", 9410), ("appback", 9510))
+        for p in (base, base + 1)
+    }
     for row in rows.values():
         assert row["state"] == "active" and row["substate"] == "running"
         assert row["release"] == "1.0.0" and row["healthy"] is True
@@ -123,7 +133,10 @@ def test_validate_reads_the_hosts_numbers_and_refuses_an_overcommitted_app(
     app = write_app(tmp_path, "hogs", [{"spec": "../services/hog.yml", "hosts": "lab[0]"}])
     assert cli_main(["validate", str(app), "-i", str(lab.inventory)]) == 2
     err = capsys.readouterr().err
-    assert f"capacity.memory: '{host}' is not allowed: the services placed on {host} need 32G (hog 4 x 8G)" in err
+    assert (
+        f"capacity.memory: '{host}' is not allowed: the services placed on {host} need 32G (hog 4 x 8G)"
+        in err
+    )
     assert "(host) less the 256M reserve" in err
     shown = re.search(r"but it has (\S+) \(host\)", err)
     assert shown is not None
