@@ -33,7 +33,9 @@ def sha(version: str) -> str:
 
 def _playbook(tmp: Path, name: str = "deploy") -> Path:
     loader, play = yaml.safe_load((ROOT / "playbooks" / f"{name}.yml").read_text())[:2]
-    assert loader["hosts"] == "localhost"
+    assert (
+        loader["hosts"] == "{{ shipyard_hosts | default('all') }}"
+    )  # the deploy play's hosts: --limit applies
     assert loader["tasks"][0]["name"] == "Load and validate the service spec (shipyard_spec)"
     first = play["tasks"][0]
     assert first["name"] == "Give every host of the play the spec's variables (shipyard_spec)"
@@ -56,9 +58,9 @@ def _playbook(tmp: Path, name: str = "deploy") -> Path:
                         "dest": str(tmp / "seen-{{ inventory_hostname }}.json"),
                         "mode": "0600",
                     },
-                }
+                },
             ],
-        }
+        },
     ]
     path = tmp / "probe.yml"
     path.write_text(yaml.safe_dump(probe, sort_keys=False))
@@ -82,7 +84,9 @@ def _spec(tmp: Path, **changes: Any) -> Path:
     return path
 
 
-def _run(tmp: Path, spec: Path | str, *, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _run(
+    tmp: Path, spec: Path | str, *, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     inventory = tmp / "inventory.yml"
     local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
     inventory.write_text(yaml.safe_dump({"all": {"hosts": {"h1": local, "h2": local}}}))
@@ -136,8 +140,14 @@ def test_a_bad_spec_fails_with_the_lines_of_shipyard_validate(
     ("changes", "expected"),
     [
         ({"artifact": {"path": str(DIST / "hello-1.0.0.tar"), "sha256": "0" * 64}}, "artifact.sha256: '0000"),
-        ({"strategy": "container"}, "strategy: 'container' is not allowed: this playbook runs the multi strategy"),
-        ({"secrets": {"API_TOKEN": {"env": "PROBE_UNSET_TOKEN"}}}, "secrets.API_TOKEN: 'env PROBE_UNSET_TOKEN'"),
+        (
+            {"strategy": "container"},
+            "strategy: 'container' is not allowed: this playbook runs the multi strategy",
+        ),
+        (
+            {"secrets": {"API_TOKEN": {"env": "PROBE_UNSET_TOKEN"}}},
+            "secrets.API_TOKEN: 'env PROBE_UNSET_TOKEN'",
+        ),
     ],
 )
 def test_what_a_deploy_checks_is_checked_before_any_host(
