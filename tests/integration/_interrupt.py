@@ -34,20 +34,26 @@ from shipyard.lab import Lab, LabStatus
 INSTANCES = 4
 HOSTS = "lab[0:1]"  # the first two lab hosts
 WATCH_SECONDS = 240
-#: the command line of a pipelined Ansible module on a host (the instances have arguments)
-MODULE_PROCESS = "/usr/bin/python3"
+#: the command line of the converge on a host (a pkill -f regex): the lean runner's
+#: ``python3 -c BOOTSTRAP``, or a pipelined Ansible module's bare ``python3``; the instances run
+#: ``python3 server.py ...`` and never match
+MODULE_PROCESS = "^/usr/bin/python3( -c |$)"
 #: freezes every host module now and any that starts until THAW_BY_KILL (at "during-copy" the
-#: converge's second call, which installs the copied artifact, has not started yet)
+#: converge's second call, which installs the copied artifact, has not started yet); the loop
+#: ends by itself after FREEZE_SECONDS, so a test that fails before its thaw leaves no freezer
+FREEZE_SECONDS = 120
 FREEZE = (
     "setsid sh -c 'echo $$ > /run/shipyard-test-freezer.pid; "
-    f"while :; do pkill -STOP -x -f {MODULE_PROCESS}; sleep 0.005; done' "
+    f"end=$(($(date +%s)+{FREEZE_SECONDS})); "
+    f'while [ $(date +%s) -lt $end ]; do pkill -STOP -f "{MODULE_PROCESS}"; sleep 0.005; done\' '
     ">/dev/null 2>&1 </dev/null & "
-    f"until [ -s /run/shipyard-test-freezer.pid ]; do sleep 0.005; done; pkill -STOP -x -f {MODULE_PROCESS}; true"
+    f"until [ -s /run/shipyard-test-freezer.pid ]; do sleep 0.005; done; pkill -STOP -f '{MODULE_PROCESS}'; true"
 )
 #: ends the freezer and SIGKILLs the frozen modules (the kernel drops their flocks)
 THAW_BY_KILL = (
-    "kill $(cat /run/shipyard-test-freezer.pid) && rm -f /run/shipyard-test-freezer.pid; "
-    f"pkill -KILL -x -f {MODULE_PROCESS}; true"
+    "[ -s /run/shipyard-test-freezer.pid ] && kill $(cat /run/shipyard-test-freezer.pid); "
+    "rm -f /run/shipyard-test-freezer.pid; "
+    f"pkill -KILL -f '{MODULE_PROCESS}'; true"
 )
 ROLLOUT = {"serial": 1, "max_fail_percentage": 0, "max_unavailable": 1}
 
@@ -159,16 +165,17 @@ def kill_at_points_and_converge(
             reached = lab_api.ssh(first.name, ["sh", "-c", watch], timeout=WATCH_SECONDS + 30)
         finally:
             kill_controller(proc)
-        assert reached.returncode == 0, f"the deploy never reached {point}: {reached.stderr}"
-
-        # the service still answers on every host; the second one was not touched yet
-        got = all_answer(lab, ports)
-        assert all(got.values()), (point, got)
-        assert {got[(second.name, p)] for p in ports} == {old}, point
-        # the killed run's lease is still there: the rerun breaks it at once (its holder is dead)
-        assert '"pid"' in ssh(lab, first.name, ["cat", f"/run/shipyard/locks/{name}.json"])
-        # and the host-side work dies where it stood (the kernel drops its flock)
-        ssh(lab, first.name, ["sh", "-c", THAW_BY_KILL])
+        try:
+            assert reached.returncode == 0, f"the deploy never reached {point}: {reached.stderr}"
+            # the service still answers on every host; the second one was not touched yet
+            got = all_answer(lab, ports)
+            assert all(got.values()), (point, got)
+            assert {got[(second.name, p)] for p in ports} == {old}, point
+            # the killed run's lease is still there: the rerun breaks it at once (its holder is dead)
+            assert '"pid"' in ssh(lab, first.name, ["cat", f"/run/shipyard/locks/{name}.json"])
+        finally:
+            # the host-side work dies where it stood (the kernel drops its flock)
+            ssh(lab, first.name, ["sh", "-c", THAW_BY_KILL])
 
         rerun = deploy(specs[new], lab)
         assert rerun.ok, (point, rerun.failures)

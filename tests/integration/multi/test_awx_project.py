@@ -55,7 +55,9 @@ def _project(tmp: Path) -> Path:
     (project / "services" / f"{NAME}.yml").write_text(yaml.safe_dump(spec))
     for verb in ("deploy", "remove"):
         (project / f"{verb}.yml").write_text(
-            yaml.safe_dump([{"name": f"{verb} {NAME}", "ansible.builtin.import_playbook": f"shipyard.deploy.{verb}"}])
+            yaml.safe_dump(
+                [{"name": f"{verb} {NAME}", "ansible.builtin.import_playbook": f"shipyard.deploy.{verb}"}]
+            )
         )
     subprocess.run(
         [str(BIN / "ansible-galaxy"), "collection", "build", "--force", "--output-path", str(tmp), str(ROOT)],
@@ -113,11 +115,17 @@ def test_an_awx_project_deploys_with_shipyard_spec_and_the_installed_collection(
     stdout = _stdout(runner)
     assert runner.status == "successful" and runner.rc == 0, stdout[-4000:]
     events = list(runner.events)
-    loaded = [e for e in events if e.get("event_data", {}).get("task") == "Load and validate the service spec (shipyard_spec)"]
+    loaded = [
+        e
+        for e in events
+        if e.get("event_data", {}).get("task") == "Load and validate the service spec (shipyard_spec)"
+    ]
     assert any(e["event"] == "runner_on_ok" for e in loaded), "the spec was not loaded by shipyard_spec"
     installed = str(pdd / "collections" / "ansible_collections" / "shipyard" / "deploy")
     paths = {e["event_data"]["task_path"] for e in events if e.get("event_data", {}).get("task_path")}
-    assert paths and all(p.startswith(installed) for p in paths), paths  # the tarball's copy, not the checkout
+    assert paths and all(p.startswith(installed) for p in paths), (
+        paths
+    )  # the tarball's copy, not the checkout
     for host in hosts:
         for port in (BASE, BASE + 1):
             doc = _get(f"http://{host.address}:{port}/")
@@ -141,4 +149,3 @@ def test_an_awx_project_deploys_with_shipyard_spec_and_the_installed_collection(
     for host in hosts:
         with pytest.raises(OSError):
             _get(f"http://{host.address}:{BASE}/")
-

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _interrupt import FREEZE
+from _interrupt import FREEZE, THAW_BY_KILL
 from _relia import make_spec, version_at
 
 from shipyard import api
@@ -70,6 +70,7 @@ def test_a_host_lost_mid_deploy_fails_alone_and_a_rerun_converges(
     finally:
         thread.join(timeout=600)
         lab_api.start_host(lost.name)
+        lab_api.ssh(lost.name, ["sh", "-c", THAW_BY_KILL])  # a no-op after the power-off
 
     # back up: it serves what it ran before (units enabled at boot), and a rerun converges
     deadline = time.monotonic() + 60

@@ -69,7 +69,9 @@ def _env(venv: Path, home: Path) -> dict[str, str]:
 
 
 def _run(venv: Path, cwd: Path, argv: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, capture_output=True, text=True, cwd=cwd, env=_env(venv, cwd), timeout=600, check=False, **kw)
+    return subprocess.run(
+        argv, capture_output=True, text=True, cwd=cwd, env=_env(venv, cwd), timeout=600, check=False, **kw
+    )
 
 
 def _site(venv: Path) -> Path:
@@ -77,7 +79,9 @@ def _site(venv: Path) -> Path:
     return site
 
 
-def test_the_installed_wheel_serves_ansible_doc_playbooks_and_the_packer_template(venv: Path, tmp_path: Path) -> None:
+def test_the_installed_wheel_serves_ansible_doc_playbooks_and_the_packer_template(
+    venv: Path, tmp_path: Path
+) -> None:
     site = _site(venv)
     installed = site / "ansible_collections" / "shipyard" / "deploy"
     where = _run(venv, tmp_path, ["python", "-c", "import shipyard; print(shipyard.__file__)"])
@@ -88,13 +92,19 @@ def test_the_installed_wheel_serves_ansible_doc_playbooks_and_the_packer_templat
     assert entry["doc"]["filename"].startswith(str(installed)), entry["doc"]["filename"]
     spec_doc = _run(venv, tmp_path, ["ansible-doc", "shipyard.deploy.shipyard_spec"])
     assert spec_doc.returncode == 0 and "shipyard_spec" in spec_doc.stdout, spec_doc.stderr
-    syntax = _run(venv, tmp_path, ["ansible-playbook", "-i", "localhost,", "--syntax-check", "shipyard.deploy.deploy"])
+    syntax = _run(
+        venv, tmp_path, ["ansible-playbook", "-i", "localhost,", "--syntax-check", "shipyard.deploy.deploy"]
+    )
     assert syntax.returncode == 0, syntax.stdout + syntax.stderr
     assert "ERROR" not in syntax.stderr
     # a bake from a pip install finds its template where the API looks for it
     assert (installed / "packer" / "service.pkr.hcl").is_file()
     assert (installed / "packer" / "variables.pkr.hcl").is_file()
-    packer = _run(venv, tmp_path, ["python", "-c", "from shipyard.core.collection import packer_dir; print(packer_dir())"])
+    packer = _run(
+        venv,
+        tmp_path,
+        ["python", "-c", "from shipyard.core.collection import packer_dir; print(packer_dir())"],
+    )
     assert packer.stdout.strip() == str((installed / "packer").resolve()), packer.stderr
 
 
