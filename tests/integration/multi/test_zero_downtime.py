@@ -84,10 +84,10 @@ def test_upgrade_under_load_drops_no_request(
     assert {(i.release, i.in_rotation) for i in first.instances} == {("1.0.0", True)}
     assert len(first.instances) == 2 * INSTANCES
 
-    # v1 -> v2 under continuous load (8 s of load first: the upgrade itself is one converge
+    # v1 -> v2 under continuous load (12 s of load first: the upgrade itself is one converge
     # call per host now, and the run must still see at least 3000 requests in all)
     load = Load(addresses, LB_PORT).start()
-    time.sleep(8)
+    time.sleep(12)
     upgrade = api.deploy(
         make_spec(tmp_path, name="zd", version="2.0.0", base=BASE_PORT, balancer=LB_PORT),
         inventory=lab.inventory,
