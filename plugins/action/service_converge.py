@@ -33,6 +33,7 @@ import zipfile
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.urls import open_url
 from ansible.plugins.action import ActionBase
+from ansible_collections.shipyard.deploy.plugins.module_utils import _fs
 from ansible_collections.shipyard.deploy.plugins.plugin_utils._lock import (
     describe,
     holder_is_dead,
@@ -82,14 +83,11 @@ def payload():
 
 
 def file_sha256(path):
+    """The file's sha256, computed once per (path, size, mtime) in this process."""
     info = os.stat(path)
     key = (path, info.st_size, info.st_mtime_ns)
     if key not in _CHECKED:
-        sha = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(_CHUNK), b""):
-                sha.update(block)
-        _CHECKED[key] = sha.hexdigest()
+        _CHECKED[key] = _fs.file_sha256(path, _CHUNK)
     return _CHECKED[key]
 
 

@@ -39,25 +39,21 @@ _raw:
   elements: str
 """
 
-import hashlib
 import os
 
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
+from ansible_collections.shipyard.deploy.plugins.module_utils import _fs
 
 
 def file_sha256(path):
     """The hex sha256 of ``path``, or '' when it is missing or not a regular file."""
     if not os.path.isfile(path):
         return ""
-    digest = hashlib.sha256()
     try:
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        return _fs.file_sha256(path)
     except OSError as exc:
         raise AnsibleLookupError("cannot read %s: %s" % (path, exc)) from exc
-    return digest.hexdigest()
 
 
 class LookupModule(LookupBase):

@@ -23,7 +23,7 @@ import time
 from ansible_collections.shipyard.deploy.plugins.module_utils._common import (
     ShipyardModuleError,
 )
-from ansible_collections.shipyard.deploy.plugins.module_utils._fs import atomic_write
+from ansible_collections.shipyard.deploy.plugins.module_utils._fs import atomic_write, read_bytes
 from ansible_collections.shipyard.deploy.plugins.module_utils._instances import (
     MANIFEST,
     releases_dir,
@@ -39,14 +39,6 @@ from ansible_collections.shipyard.deploy.plugins.module_utils._oci import (
 
 class ContainerBundlesFailure(ShipyardModuleError):
     """The bundles could not be written."""
-
-
-def read_bytes(path):
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except OSError:
-        return None
 
 
 def plan_bundles(release_dir, image, params):

@@ -42,6 +42,7 @@ from ansible_collections.shipyard.deploy.plugins.module_utils._files import run 
 from ansible_collections.shipyard.deploy.plugins.module_utils._fs import (
     atomic_write,
     flock,
+    read_bytes,
     read_link,
     service_flock,
 )
@@ -372,7 +373,7 @@ class ServiceRun(object):
                                        svc["health"]["path"], paths["lb_socket"],
                                        params["balancer_maxconn"], params["timeout_stop_sec"])
         unit = _units.balancer_unit(self.name, paths["lb_config"], params["haproxy"])
-        if _read(paths["lb_config"]) != config.encode() and not self.module.check_mode:
+        if read_bytes(paths["lb_config"]) != config.encode() and not self.module.check_mode:
             self.check_haproxy(config)
         out = self.step("balancer", write_files, {
             "directories": [paths["etc"]],
@@ -462,16 +463,8 @@ class ServiceRun(object):
         if check_service_name(app):
             raise ConvergeFailure("app=%r: %s" % (app, check_service_name(app)))
         path = os.path.join(self.paths["etc"], "app")
-        if _read(path) != (app + "\n").encode():
+        if read_bytes(path) != (app + "\n").encode():
             atomic_write(path, (app + "\n").encode(), mode=0o644)
-
-
-def _read(path):
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except OSError:
-        return None
 
 
 def converge(module, result):

@@ -12,6 +12,7 @@ __metaclass__ = type
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import tempfile
 import time
@@ -23,6 +24,24 @@ def read_link(path):
         return os.readlink(path)
     except OSError:
         return None
+
+
+def read_bytes(path):
+    """The bytes of file ``path``, or None when it cannot be read (missing, a directory)."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
+def file_sha256(path, chunk=1 << 20):
+    """The hex sha256 of file ``path`` (read in chunks; OSError when it cannot be read)."""
+    sha = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            sha.update(block)
+    return sha.hexdigest()
 
 
 def _fsync_dir(path):

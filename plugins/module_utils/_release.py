@@ -15,7 +15,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -32,7 +31,7 @@ from ansible_collections.shipyard.deploy.plugins.module_utils._common import (
     check_release,
     check_service_name,
 )
-from ansible_collections.shipyard.deploy.plugins.module_utils._fs import atomic_write
+from ansible_collections.shipyard.deploy.plugins.module_utils._fs import atomic_write, file_sha256
 from ansible_collections.shipyard.deploy.plugins.module_utils._instances import (
     MANIFEST,
     releases_dir,
@@ -76,14 +75,6 @@ def read_manifest(path):
     except (OSError, ValueError):
         return None
     return doc if isinstance(doc, dict) else None
-
-
-def file_sha256(path):
-    sha = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(_CHUNK), b""):
-            sha.update(block)
-    return sha.hexdigest()
 
 
 def clear_dir(path):
