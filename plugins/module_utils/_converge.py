@@ -25,7 +25,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import contextlib
-import json
 import os
 import shutil
 import tempfile
@@ -41,7 +40,6 @@ from ansible_collections.shipyard.deploy.plugins.module_utils._common import (
 from ansible_collections.shipyard.deploy.plugins.module_utils._files import run as write_files
 from ansible_collections.shipyard.deploy.plugins.module_utils._fs import (
     atomic_write,
-    flock,
     read_bytes,
     read_link,
     service_flock,
@@ -54,9 +52,12 @@ from ansible_collections.shipyard.deploy.plugins.module_utils._instances import 
 )
 from ansible_collections.shipyard.deploy.plugins.module_utils._lease import (
     ServiceLockFailure,
+    lease_path,
     read_lease,
 )
+from ansible_collections.shipyard.deploy.plugins.module_utils._lease import drop as drop_lease
 from ansible_collections.shipyard.deploy.plugins.module_utils._lease import plan as lease_plan
+from ansible_collections.shipyard.deploy.plugins.module_utils._lease import take as take_lease
 from ansible_collections.shipyard.deploy.plugins.module_utils._port_claim import reconcile as claim_ports
 from ansible_collections.shipyard.deploy.plugins.module_utils._prune import prune
 from ansible_collections.shipyard.deploy.plugins.module_utils._reconcile import (
@@ -206,12 +207,11 @@ def check_service(svc):
 
 # --- phase 1: leases and releases, nothing changed yet ----------------------------------------
 class Lease(object):
-    """The deploy lease of one service in ``lock_dir`` (the rules of service_lock)."""
+    """The deploy lease of one service in ``lock_dir`` (the rules of service_lock, in _lease)."""
 
     def __init__(self, params, service):
         self.service = service
         self.directory = params["lock_dir"]
-        self.path = os.path.join(self.directory, service + ".json")
         self.owner = params["owner"]
         self.ttl = params["lock_ttl"]
         self.break_token = params["break_tokens"].get(service)
@@ -220,29 +220,17 @@ class Lease(object):
     def take(self, check_mode):
         """(taken, holder, broken): take the lease unless another live run holds it."""
         if check_mode:
-            lease = read_lease(self.path)
+            lease = read_lease(lease_path(self.directory, self.service))
             return lease_plan(lease, self.owner, time.time(), self.ttl, None)[0], lease, {}
-        if not os.path.isdir(self.directory):
-            os.makedirs(self.directory, mode=0o700, exist_ok=True)
-        # a short lock of its own for the lease's read-modify-write: the service's flock is
-        # held for a whole converge, and a waiting run must see the lease, not block on it
-        with flock(os.path.join(self.directory, ".%s.lease.flock" % self.service), timeout=self.wait):
-            lease = read_lease(self.path)
-            now = time.time()
-            take, broken = lease_plan(lease, self.owner, now, self.ttl, self.break_token)
-            if take:
-                keep = lease if lease.get("token") == self.owner["token"] else {}
-                lease = dict(self.owner, service=self.service,
-                             acquired_at=keep.get("acquired_at", now))
-                atomic_write(self.path, (json.dumps(lease, sort_keys=True) + "\n").encode(),
-                             mode=0o600)
-            return take, lease, broken
+        # the lease's own short flock, not the service's: that one is held for a whole
+        # converge, and a waiting run must see the lease's holder, not block behind the work
+        return take_lease(self.directory, self.service, self.owner, self.ttl, self.break_token,
+                          self.wait)
 
     def release(self):
         """Drop the lease if this run holds it; returns the host time it was released."""
-        with contextlib.suppress(OSError):
-            if read_lease(self.path).get("token") == self.owner["token"]:
-                os.unlink(self.path)
+        with contextlib.suppress(OSError, TimeoutError):
+            drop_lease(self.directory, self.service, self.owner, self.wait)
         return time.time()
 
 
