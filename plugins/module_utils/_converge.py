@@ -384,7 +384,7 @@ class ServiceRun(object):
             out["started"] = True
             self.result["changed"] = True
         elif changed:
-            self.systemd._run(["reload", "--", name])
+            self.systemd.reload([name])
             out["reloaded"] = True
 
     def check_haproxy(self, config):

@@ -170,6 +170,9 @@ class Systemctl(object):
     def restart(self, units):
         self._run(["restart", "--"] + list(units))
 
+    def reload(self, units):
+        self._run(["reload", "--"] + list(units))
+
     def reset_failed(self, units):
         """Forget a failed state (and the start rate limit); never fails the caller."""
         self._run(["reset-failed", "--"] + list(units), check=False)

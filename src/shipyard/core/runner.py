@@ -278,10 +278,8 @@ class _Collector:
                 self.failures.append(
                     TaskFailure(host or "?", task or "?", action, message, unreachable, _safe_res(res))
                 )
-            elif host is not None:  # a failure the play goes on after: its result still counts
-                for cap in {action, data.get("resolved_action")}:
-                    if cap and cap in self.capture:
-                        self.captured_all.setdefault(host, {}).setdefault(cap, []).append(dict(res))
+            else:  # a failure the play goes on after: its result still counts
+                self._capture(host, action, data.get("resolved_action"), res, last=False)
             kind = EventKind.UNREACHABLE if unreachable else EventKind.FAILED
             self._emit(ProgressEvent(kind, f"{host}: {task}: {message}", host=host, task=task))
         elif name == "runner_on_skipped":
@@ -295,12 +293,23 @@ class _Collector:
         # secret values only travel through no_log tasks).
         return True
 
-    def _capture(self, host: str | None, action: str, resolved: str | None, res: Mapping[str, Any]) -> None:
+    def _capture(
+        self,
+        host: str | None,
+        action: str,
+        resolved: str | None,
+        res: Mapping[str, Any],
+        *,
+        last: bool = True,
+    ) -> None:
+        """Keep ``res`` in every result of the action (``captured_all``), and with ``last`` as
+        its latest successful one (``captured``)."""
         if host is None:
             return
         for name in {action, resolved}:
             if name and name in self.capture:
-                self.captured.setdefault(host, {})[name] = dict(res)
+                if last:
+                    self.captured.setdefault(host, {})[name] = dict(res)
                 self.captured_all.setdefault(host, {}).setdefault(name, []).append(dict(res))
 
     def hosts(self) -> tuple[HostResult, ...]:

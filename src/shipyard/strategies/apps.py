@@ -19,7 +19,7 @@ from shipyard.core.inputs import inventory_path
 from shipyard.core.results import Result
 from shipyard.core.runner import run_playbook
 from shipyard.strategies._options import Options
-from shipyard.strategies.multi import CONVERGE, INSTANCES_INFO, Failure, Outcome
+from shipyard.strategies.multi import CONVERGE, INSTANCES_INFO, Failure, Outcome, failure_of
 
 
 @dataclass(frozen=True)
@@ -171,10 +171,7 @@ def status(app: App, opts: Options) -> AppStatus:
         instances=tuple(instances),
         placement={h: tuple(n) for h, n in placement.items()},
         not_on_hosts=tuple(s.name for s in app.services if not s.on_hosts),
-        failures=tuple(
-            Failure(host=f.host, task=f.task, message=f.message, unreachable=f.unreachable)
-            for f in result.failures
-        ),
+        failures=tuple(failure_of(f) for f in result.failures),
         duration=round(result.duration, 3),
         run_dir=str(Path(result.run_dir)),
     )
@@ -342,10 +339,7 @@ def deploy(
         waves=tuple(tuple(w) for w in plan["waves"]),
         placement={h: tuple(n) for h, n in plan["placement"].items()},
         remote_calls=calls,
-        failures=tuple(
-            Failure(host=f.host, task=f.task, message=f.message, unreachable=f.unreachable)
-            for f in result.failures
-        ),
+        failures=tuple(failure_of(f) for f in result.failures),
         duration=round(result.duration, 3),
         run_dir=str(Path(result.run_dir)),
     )

@@ -149,7 +149,7 @@ def _instance(host: str, inst: Mapping[str, Any]) -> InstanceStatus:
     )
 
 
-def _failure(f: TaskFailure) -> Failure:
+def failure_of(f: TaskFailure) -> Failure:
     return Failure(host=f.host, task=f.task, message=f.message, unreachable=f.unreachable)
 
 
@@ -181,7 +181,7 @@ def _shape(
         changed=result.changed,
         hosts=tuple(hosts),
         instances=_instances(result, action),
-        failures=tuple(_failure(f) for f in result.failures),
+        failures=tuple(failure_of(f) for f in result.failures),
         duration=round(result.duration, 3),
         run_dir=str(result.run_dir),
         diffs=result.diffs,
