@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from _hello import DIST, sha
+from _apps import write_app, write_spec
 from _relia import version_at
 
 from shipyard import api
@@ -22,34 +21,6 @@ from shipyard.lab import Lab, LabStatus
 pytestmark = pytest.mark.lab
 
 HOSTS = "lab[0:1]"
-
-
-def write_spec(
-    tmp: Path, name: str, base: int, *, version: str = "1.0.0", instances: int = 2, **extra: Any
-) -> Path:
-    doc = {
-        "name": name,
-        "version": version,
-        "artifact": {"path": str(DIST / f"hello-{version}.tar"), "sha256": sha(version)},
-        "command": "/usr/bin/python3 server.py --port {port}",
-        "instances": instances,
-        "ports": {"base": base},
-        "env": {"HELLO_NAME": name},
-        "resources": {"memory": "48M", "cpu": "25%", "tasks": 64},
-        "health": {"path": "/health", "timeout": 2, "interval": 0.2, "start_timeout": 5},
-        **extra,
-    }
-    path = tmp / "services" / f"{name}.yml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(doc))
-    return path
-
-
-def write_app(tmp: Path, name: str, services: list[dict[str, Any]]) -> Path:
-    path = tmp / "apps" / f"{name}.yml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump({"name": name, "services": services}))
-    return path
 
 
 def on_host(lab_api: Lab, host: str, service: str) -> bool:
@@ -94,7 +65,7 @@ def test_bad_apps_are_refused_before_any_host_changes(lab: LabStatus, lab_api: L
     text = str(info.value)
     assert "bdone" in text and "bdtwo" in text and "9710" in text and lab.hosts[0].name in text
 
-    write_spec(tmp_path, "bdfat", 9720, instances=4, resources={"memory": "64G"})
+    write_spec(tmp_path, "bdfat", 9720, instances=4, memory="64G")
     fat = write_app(tmp_path, "fatapp", [entry("bdfat")])
     with pytest.raises(SpecErrors) as info:
         api.deploy(fat, inventory=lab.inventory)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from _hello import DIST, sha
+from _apps import write_app, write_spec
 
 from shipyard import api
 from shipyard.cli import main as cli_main
@@ -21,31 +21,6 @@ from shipyard.lab import Lab, LabStatus
 pytestmark = pytest.mark.lab
 
 HOSTS = "lab[0:1]"
-
-
-def write_spec(tmp: Path, name: str, base: int, memory: str = "48M", instances: int = 2) -> Path:
-    doc = {
-        "name": name,
-        "version": "1.0.0",
-        "artifact": {"path": str(DIST / "hello-1.0.0.tar"), "sha256": sha("1.0.0")},
-        "command": "/usr/bin/python3 server.py --port {port}",
-        "instances": instances,
-        "ports": {"base": base},
-        "env": {"HELLO_NAME": name},
-        "resources": {"memory": memory, "cpu": "25%", "tasks": 64},
-        "health": {"path": "/health", "timeout": 2, "interval": 0.2, "start_timeout": 15},
-    }
-    path = tmp / "services" / f"{name}.yml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(doc))
-    return path
-
-
-def write_app(tmp: Path, name: str, services: list[dict[str, object]]) -> Path:
-    path = tmp / "apps" / f"{name}.yml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump({"name": name, "services": services}))
-    return path
 
 
 def units(lab_api: Lab, host: str, service: str) -> str:
@@ -60,8 +35,8 @@ def test_logs_status_and_remove_of_an_app_on_two_hosts(
 ) -> None:
     assert lab.inventory is not None
     inv = str(lab.inventory)
-    front = write_spec(tmp_path, "appfront", 9410)
-    back = write_spec(tmp_path, "appback", 9510)
+    front = write_spec(tmp_path, "appfront", 9410, start_timeout=15)
+    back = write_spec(tmp_path, "appback", 9510, start_timeout=15)
     app = write_app(
         tmp_path,
         "opsapp",
@@ -129,7 +104,7 @@ def test_validate_reads_the_hosts_numbers_and_refuses_an_overcommitted_app(
     host = lab.hosts[0].name
     meminfo = lab_api.ssh(host, ["grep", "MemTotal", "/proc/meminfo"]).stdout.split()
     host_memory = int(meminfo[1]) * 1024
-    write_spec(tmp_path, "hog", 9610, memory="8G", instances=4)
+    write_spec(tmp_path, "hog", 9610, memory="8G", instances=4, start_timeout=15)
     app = write_app(tmp_path, "hogs", [{"spec": "../services/hog.yml", "hosts": "lab[0]"}])
     assert cli_main(["validate", str(app), "-i", str(lab.inventory)]) == 2
     err = capsys.readouterr().err
