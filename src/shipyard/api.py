@@ -126,6 +126,24 @@ def validate(
     return loaded
 
 
+def _spec_errors(
+    app: App, offline: bool, secrets: dict[str, dict[str, str]] | None = None
+) -> list[SpecError]:
+    """Every problem of every spec of ``app`` (:func:`_check_spec`), collected rather than
+    raised; given ``secrets``, each host service's secret values are read into it too."""
+    errors: list[SpecError] = []
+    for svc in app.services:
+        try:
+            _check_spec(svc.spec, offline)
+            if secrets is not None and svc.on_hosts:
+                secrets[svc.name] = dict(secret_values(svc.spec))
+        except SpecErrors as exc:
+            errors.extend(exc.errors)
+        except SpecError as exc:
+            errors.append(exc)
+    return errors
+
+
 def _check_spec(loaded: LoadedSpec, offline: bool) -> None:
     loaded.check_secret_files()
     verify_artifact(loaded)
@@ -140,14 +158,7 @@ def _validate_app(
     progress: ProgressCallback | None,
     work_dir: Path | None,
 ) -> AppCheck:
-    errors: list[SpecError] = []
-    for svc in app.services:
-        try:
-            _check_spec(svc.spec, offline)
-        except SpecErrors as exc:
-            errors.extend(exc.errors)
-        except SpecError as exc:
-            errors.append(exc)
+    errors = _spec_errors(app, offline)
     skipped: list[str] = []
     placement: dict[str, list[str]] | None = None
     loads = []
@@ -287,17 +298,8 @@ def deploy(
 def _deploy_app(app: App, opts: Options) -> AppDeployResult:
     """Check the whole app, build its images, deploy its host services in one playbook run
     (wave by wave), then its lambda services (those whose dependencies were deployed)."""
-    errors: list[SpecError] = []
     secrets: dict[str, dict[str, str]] = {}
-    for svc in app.services:
-        try:
-            _check_spec(svc.spec, offline=False)
-            if svc.on_hosts:
-                secrets[svc.name] = dict(secret_values(svc.spec))
-        except SpecErrors as exc:
-            errors.extend(exc.errors)
-        except SpecError as exc:
-            errors.append(exc)
+    errors = _spec_errors(app, offline=False, secrets=secrets)
     if errors:
         raise SpecErrors(errors)
     inv = inventory_path(opts.inventory)
