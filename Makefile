@@ -77,6 +77,7 @@ demo: setup ## Bring up the local lab and deploy the example service to it
 demo-app: setup ## Bring up the local lab and deploy the shop (apps/shop.yml) in one run
 	@if $(BIN)/shipyard lab status >/dev/null 2>&1; then echo "lab 'default' is already up"; \
 	 else $(BIN)/shipyard lab up --hosts $(LAB_HOSTS); fi
+	$(BIN)/python examples/lab_buckets.py services/imageupload.yml
 	$(BIN)/shipyard deploy apps/shop.yml
 	@for spec in services/shop/gateway.yml services/shop/orders.yml services/shop/payments.yml \
 	  services/shop/catalog.yml; do $(BIN)/python examples/where.py $$spec inventories/lab/hosts.yml || exit 1; done
